@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* engrampool.h - the C ABI of libengrampool (compiles as C11 and as C++). */
+#ifndef ENGRAMPOOL_H
+#define ENGRAMPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define EP_API __attribute__((visibility("default")))
+#else
+#define EP_API
+#endif
+
+#ifdef __cplusplus
+#define EP_NOEXCEPT noexcept
+extern "C" {
+#else
+#define EP_NOEXCEPT
+#endif
+
+/*
+ * Errors. Every function returns 0 on success, a negative errno passed through
+ * (e.g. -ENOENT, -ENOSPC, -EINVAL, -EBUSY), or a code in the library range below.
+ * Control-plane calls also leave a one-line message for the calling thread,
+ * read with ep_errormsg(); ep_strerror() names a code.
+ */
+enum ep_error {
+	EP_E_BASE = -10000,
+	EP_E_CORRUPT = -10001,      /* a pool structure failed validation (CRC, bounds) */
+	EP_E_VERSION = -10002,      /* pool format version not supported */
+	EP_E_NOT_POOL = -10003,     /* region holds no engrampool superblock */
+	EP_E_CHECKSUM = -10004,     /* table data does not match its stored checksum */
+	EP_E_MODEL = -10005,        /* model file invalid, or does not match the pool */
+	EP_E_NOT_MASTER = -10006,   /* this host is not the pool's master (writer) */
+	EP_E_STALE_EPOCH = -10007,  /* mastership moved while this writer worked */
+	EP_E_SHAPE = -10008,        /* import source has the wrong shape or dtype */
+	EP_E_URI = -10009,          /* malformed or unknown region URI */
+	EP_E_PREFLIGHT = -10010,    /* backing store cannot hold the pool */
+	EP_E_UNSUPPORTED = -10011,  /* feature not built in, or not available here */
+	EP_E_RETRY = -10012,        /* concurrent writer kept changing the catalog */
+	EP_E_TOKEN = -10013,        /* token id outside the vocabulary */
+};
+
+/* Open flags. */
+#define EP_OPEN_READONLY 0u   /* map read-only, never write the pool */
+#define EP_OPEN_WRITE 1u      /* become the (single) writer: takes the writer lock */
+
+typedef struct ep_pool ep_pool;
+
+typedef struct ep_pool_info {
+	uint8_t uuid[16];
+	uint64_t size;            /* bytes of the pool */
+	uint64_t align_unit;      /* allocation unit of the data area (2 MiB) */
+	uint64_t data_offset;     /* start of the data area */
+	uint64_t data_bytes;      /* size of the data area */
+	uint64_t used_bytes;      /* data area bytes held by tables (incl. not yet reclaimed) */
+	uint64_t generation;      /* committed generation */
+	uint64_t master_epoch;
+	uint32_t format_major, format_minor;
+	uint32_t tables;          /* visible tables */
+	uint32_t models;          /* visible models */
+	uint32_t catalog_slots;
+	uint32_t host_slots;
+} ep_pool_info;
+
+typedef struct ep_table_info {
+	char name[64];
+	char model[64];
+	uint64_t model_fingerprint;
+	uint32_t layer_id;
+	uint32_t dtype;           /* enum ep_dtype */
+	uint32_t values_per_row;
+	uint32_t scale_dtype;     /* enum ep_dtype, EP_DTYPE_NONE without a scale block */
+	uint32_t scales_per_row;
+	uint32_t row_bytes;       /* packed bytes of one row */
+	uint32_t row_stride;      /* bytes between rows (row_bytes unless padding was asked) */
+	uint32_t reserved;
+	uint64_t rows;
+	uint64_t data_offset;     /* offset of row 0 in the pool */
+	uint64_t data_bytes;      /* rows * row_stride */
+	uint64_t data_xxh3;       /* XXH3-64 of the data bytes */
+	uint64_t generation;      /* generation that published the table */
+} ep_table_info;
+
+enum ep_dtype {
+	EP_DTYPE_NONE = 0,
+	EP_DTYPE_FP32 = 1,
+	EP_DTYPE_BF16 = 2,
+	EP_DTYPE_FP16 = 3,
+	EP_DTYPE_FP8_E4M3 = 4,
+	EP_DTYPE_E8M0 = 5,        /* power-of-two scale byte (MX scales) */
+};
+
+EP_API const char *ep_strerror(int code) EP_NOEXCEPT;
+EP_API const char *ep_errormsg(void) EP_NOEXCEPT;
+EP_API const char *ep_version(void) EP_NOEXCEPT;
+
+/* Format URI (file:/path, dax:/dev/daxX.Y, emul:NAME?node=N) as an empty pool of size bytes. */
+EP_API int ep_pool_create(const char *uri, uint64_t size) EP_NOEXCEPT;
+/* Open a pool. *out is set only on success. */
+EP_API int ep_pool_open(ep_pool **out, const char *uri, unsigned flags) EP_NOEXCEPT;
+/* Close and set *pool to NULL (NULL-safe). */
+EP_API void ep_pool_close(ep_pool **pool) EP_NOEXCEPT;
+
+EP_API int ep_pool_info_get(ep_pool *pool, ep_pool_info *info) EP_NOEXCEPT;
+/* Copy up to cap visible tables into out; *count receives the total number. */
+EP_API int ep_pool_list_tables(ep_pool *pool, ep_table_info *out, size_t cap, size_t *count) EP_NOEXCEPT;
+EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *out) EP_NOEXCEPT;
+/* Copy rows[i] of table `name` to dst + i * row_bytes. Ids are bounds-checked. */
+EP_API int ep_pool_read_rows(ep_pool *pool, const char *name, const uint64_t *rows, size_t n,
+			     void *dst, size_t dst_bytes) EP_NOEXCEPT;
+/* Recompute checksums of one table (name) or all (NULL). Returns the number of bad tables (>= 0). */
+EP_API int ep_pool_verify(ep_pool *pool, const char *name) EP_NOEXCEPT;
+/* Remove a table (needs EP_OPEN_WRITE). Its space is reused once no host can still read it. */
+EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) EP_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ENGRAMPOOL_H */

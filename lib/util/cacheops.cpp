@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// cacheops.cpp - clwb / clflushopt / clflush selected at run time.
+#include "util/cacheops.hpp"
+
+#include <cstdint>
+#include <immintrin.h>
+
+namespace engrampool {
+
+namespace {
+
+enum class Op { Clwb, Clflushopt, Clflush };
+
+Op pickFlush()
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("clwb"))
+		return Op::Clwb;
+	if (__builtin_cpu_supports("clflushopt"))
+		return Op::Clflushopt;
+	return Op::Clflush;
+}
+
+Op pickInvalidate()
+{
+	return __builtin_cpu_supports("clflushopt") ? Op::Clflushopt : Op::Clflush;
+}
+
+const Op kFlush = pickFlush();
+const Op kInvalidate = pickInvalidate();
+
+__attribute__((target("clwb"))) void lineClwb(const void *p) { _mm_clwb(const_cast<void *>(p)); }
+__attribute__((target("clflushopt"))) void lineClflushopt(const void *p) { _mm_clflushopt(const_cast<void *>(p)); }
+void lineClflush(const void *p) { _mm_clflush(p); }
+
+void forLines(const void *p, size_t len, Op op)
+{
+	if (len == 0)
+		return;
+	uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(kCacheLine - 1);
+	uintptr_t end = reinterpret_cast<uintptr_t>(p) + len;
+	for (; a < end; a += kCacheLine) {
+		const void *line = reinterpret_cast<const void *>(a);
+		switch (op) {
+		case Op::Clwb: lineClwb(line); break;
+		case Op::Clflushopt: lineClflushopt(line); break;
+		case Op::Clflush: lineClflush(line); break;
+		}
+	}
+}
+
+} // namespace
+
+void flushLines(const void *p, size_t len) { forLines(p, len, kFlush); }
+
+void invalidateLines(const void *p, size_t len)
+{
+	forLines(p, len, kInvalidate);
+	_mm_mfence();
+}
+
+void storeFence() { _mm_sfence(); }
+
+const char *flushInstruction()
+{
+	switch (kFlush) {
+	case Op::Clwb: return "clwb";
+	case Op::Clflushopt: return "clflushopt";
+	default: return "clflush";
+	}
+}
+
+} // namespace engrampool
