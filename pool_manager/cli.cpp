@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// cli.cpp - runner, error printing, JSON output and the progress bar.
+#include "cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "util/units.hpp"
+
+namespace engrampool::cli {
+
+int Runner::run(CLI::App &root)
+{
+	for (auto &[sub, fn] : fns_)
+		if (sub->parsed())
+			return fn();
+	std::cerr << root.help();
+	return 2;
+}
+
+int fail(const std::string &msg)
+{
+	std::string m = msg;
+	for (auto &c : m)
+		if (c == '\n')
+			c = ' ';
+	fprintf(stderr, "engrampool: error: %s\n", m.c_str());
+	return 1;
+}
+
+int fail(const Status &s)
+{
+	return fail(s.message().empty() ? std::string(errorName(s.code())) : s.message());
+}
+
+void printJson(const nlohmann::json &j)
+{
+	std::cout << j.dump(2) << std::endl;
+}
+
+void addJsonFlag(CLI::App *sub, bool &flag)
+{
+	sub->add_flag("--json", flag, "Print machine-readable JSON on stdout");
+}
+
+bool stdoutIsTty()
+{
+	return isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+}
+
+Progress::Progress(bool enabled, uint64_t total, uint64_t bytesPerUnit, std::string what)
+	: enabled_(enabled), total_(total), unitBytes_(bytesPerUnit), what_(std::move(what)),
+	  startNs_(nowMonotonicNs())
+{
+}
+
+void Progress::update(uint64_t done)
+{
+	if (!enabled_)
+		return;
+	uint64_t now = nowMonotonicNs();
+	if (now - lastNs_ < 100000000ull && done < total_)
+		return;
+	lastNs_ = now;
+	double secs = (now - startNs_) / 1e9;
+	double frac = total_ ? (double)done / (double)total_ : 1.0;
+	double gbps = secs > 0 ? (double)done * unitBytes_ / secs / 1e9 : 0.0;
+	double eta = (frac > 0 && frac < 1) ? secs / frac - secs : 0.0;
+	const int width = 30;
+	int fill = (int)(frac * width);
+	std::string bar(fill, '#');
+	bar.resize(width, '.');
+	fprintf(stderr, "\r%s [%s] %5.1f%%  %llu/%llu rows  %.2f GB/s  ETA %.0fs   ", what_.c_str(), bar.c_str(),
+		frac * 100.0, (unsigned long long)done, (unsigned long long)total_, gbps, eta);
+	fflush(stderr);
+}
+
+void Progress::finish()
+{
+	if (!enabled_)
+		return;
+	lastNs_ = 0;
+	update(total_);
+	fprintf(stderr, "\n");
+}
+
+} // namespace engrampool::cli

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// cli.hpp - the small framework every `engrampool` subcommand file plugs into.
+//
+// A subcommand file defines `void addXxxCommand(CLI::App &root, Runner &runner)`:
+// it adds a CLI11 subcommand with its options and registers the function that runs
+// it. main.cpp lists the add functions. A run function returns the exit code.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "util/status.hpp"
+
+namespace engrampool::cli {
+
+class Runner {
+public:
+	void on(CLI::App *sub, std::function<int()> fn) { fns_[sub] = std::move(fn); }
+	// Runs the parsed subcommand; 2 when none was given.
+	int run(CLI::App &root);
+
+private:
+	std::map<CLI::App *, std::function<int()>> fns_;
+};
+
+// Print "engrampool: error: <message>" on stderr (one line) and return exit code 1.
+int fail(const Status &s);
+int fail(const std::string &msg);
+// Print a JSON document on stdout (pretty, 2 spaces).
+void printJson(const nlohmann::json &j);
+// --json flag with the standard help text.
+void addJsonFlag(CLI::App *sub, bool &flag);
+// True when stdout is a terminal (progress bars only then).
+bool stdoutIsTty();
+
+// A progress line on stderr: rows, GB/s, ETA. Silent unless enabled.
+class Progress {
+public:
+	Progress(bool enabled, uint64_t total, uint64_t bytesPerUnit, std::string what);
+	void update(uint64_t done);
+	void finish();
+
+private:
+	bool enabled_;
+	uint64_t total_, unitBytes_;
+	std::string what_;
+	uint64_t startNs_, lastNs_ = 0;
+};
+
+void addCreateCommand(CLI::App &root, Runner &runner);
+void addImportCommand(CLI::App &root, Runner &runner);
+void addLsCommand(CLI::App &root, Runner &runner);
+void addStatCommand(CLI::App &root, Runner &runner);
+void addVerifyCommand(CLI::App &root, Runner &runner);
+void addRmCommand(CLI::App &root, Runner &runner);
+void addHostsCommand(CLI::App &root, Runner &runner);
+void addMasterCommand(CLI::App &root, Runner &runner);
+void addHashCommand(CLI::App &root, Runner &runner);
+void addModelCommand(CLI::App &root, Runner &runner);
+
+} // namespace engrampool::cli
