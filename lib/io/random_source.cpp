@@ -139,20 +139,38 @@ private:
 
 } // namespace
 
-void randomRow(const RowFormat &fmt, uint64_t seed, uint64_t row, uint8_t *dst)
+namespace {
+
+// One instantiation per dtype so the per-word switch folds away in the hot loop.
+template <Dtype D>
+void fillValues(uint64_t key, uint32_t valueBytes, uint8_t *dst)
 {
-	const uint64_t key = rowKey(seed, row);
-	const uint32_t valueBytes = fmt.valueBytes();
 	uint32_t off = 0;
 	uint64_t w = 0;
 	for (; off + 8 <= valueBytes; off += 8, w++) {
-		uint64_t v = shapeValues(fmt.dtype, word(key, w));
+		uint64_t v = shapeValues(D, word(key, w));
 		std::memcpy(dst + off, &v, 8);
 	}
 	if (off < valueBytes) {
 		// Value sizes divide 8, so the tail still ends on a whole value.
-		uint64_t v = shapeValues(fmt.dtype, word(key, w));
+		uint64_t v = shapeValues(D, word(key, w));
 		std::memcpy(dst + off, &v, valueBytes - off);
+	}
+}
+
+} // namespace
+
+void randomRow(const RowFormat &fmt, uint64_t seed, uint64_t row, uint8_t *dst)
+{
+	const uint64_t key = rowKey(seed, row);
+	const uint32_t valueBytes = fmt.valueBytes();
+	switch (fmt.dtype) {
+	case Dtype::Fp32: fillValues<Dtype::Fp32>(key, valueBytes, dst); break;
+	case Dtype::Bf16: fillValues<Dtype::Bf16>(key, valueBytes, dst); break;
+	case Dtype::Fp16: fillValues<Dtype::Fp16>(key, valueBytes, dst); break;
+	case Dtype::Fp8E4M3: fillValues<Dtype::Fp8E4M3>(key, valueBytes, dst); break;
+	case Dtype::E8M0: fillValues<Dtype::E8M0>(key, valueBytes, dst); break;
+	case Dtype::None: std::memset(dst, 0, valueBytes); break;
 	}
 
 	const uint32_t scales = fmt.scalesPerRow();
