@@ -34,6 +34,19 @@ int fail(const Status &s)
 	return fail(s.message().empty() ? std::string(errorName(s.code())) : s.message());
 }
 
+Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint32_t lockWaitMs)
+{
+	OpenOptions o;
+	o.write = write;
+	o.lockWaitMs = lockWaitMs;
+	return Pool::open(uri, o);
+}
+
+Result<uint64_t> sizeArg(const std::string &text)
+{
+	return parseSize(text);
+}
+
 void printJson(const nlohmann::json &j)
 {
 	std::cout << j.dump(2) << std::endl;

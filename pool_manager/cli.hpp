@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pool/pool.hpp"
 #include "util/status.hpp"
 
 namespace engrampool::cli {
@@ -32,6 +33,10 @@ int fail(const Status &s);
 int fail(const std::string &msg);
 // Print a JSON document on stdout (pretty, 2 spaces).
 void printJson(const nlohmann::json &j);
+// Open a pool for reading or writing; errors already carry the URI.
+Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint32_t lockWaitMs = 10000);
+// Size option parsing for CLI11 ("64M", "2G").
+Result<uint64_t> sizeArg(const std::string &text);
 // --json flag with the standard help text.
 void addJsonFlag(CLI::App *sub, bool &flag);
 // True when stdout is a terminal (progress bars only then).
@@ -59,6 +64,8 @@ void addVerifyCommand(CLI::App &root, Runner &runner);
 void addRmCommand(CLI::App &root, Runner &runner);
 void addHostsCommand(CLI::App &root, Runner &runner);
 void addMasterCommand(CLI::App &root, Runner &runner);
+void addGcCommand(CLI::App &root, Runner &runner);
+void addDestroyCommand(CLI::App &root, Runner &runner);
 void addHashCommand(CLI::App &root, Runner &runner);
 void addModelCommand(CLI::App &root, Runner &runner);
 

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// layout.cpp - encoding of the self-checked words, CRCs and structural validation.
+#include "format/layout.hpp"
+
+#include <cstring>
+
+#include "util/checksum.hpp"
+
+namespace engrampool::format {
+
+namespace {
+
+constexpr uint64_t kGenMask = kMaxGeneration;
+
+uint32_t mix(uint64_t v, uint32_t salt)
+{
+	return crc32c(&v, sizeof(v), salt);
+}
+
+} // namespace
+
+uint64_t encodeGenWord(uint64_t gen)
+{
+	return (gen & kGenMask) | ((uint64_t)(mix(gen, 0x47454e31) & 0xffffff) << 40);
+}
+
+std::optional<uint64_t> decodeGenWord(uint64_t word)
+{
+	uint64_t gen = word & kGenMask;
+	if (word != encodeGenWord(gen) || gen == 0)
+		return std::nullopt;
+	return gen;
+}
+
+uint64_t encodeStateWord(EntryKind kind, uint64_t gen)
+{
+	uint64_t k = (uint64_t)kind;
+	uint64_t check = mix((gen & kGenMask) | (k << 56), 0x53544154) & 0xffff;
+	return (gen & kGenMask) | (check << 40) | (k << 56);
+}
+
+bool decodeStateWord(uint64_t word, EntryKind &kind, uint64_t &gen)
+{
+	if (word == 0) {
+		kind = EntryKind::Free;
+		gen = 0;
+		return true;
+	}
+	uint64_t k = word >> 56;
+	gen = word & kGenMask;
+	if (k != (uint64_t)EntryKind::Model && k != (uint64_t)EntryKind::Table)
+		return false;
+	kind = (EntryKind)k;
+	return word == encodeStateWord(kind, gen) && gen != 0;
+}
+
+uint64_t encodeRemovedWord(uint64_t gen)
+{
+	return (gen & kGenMask) | ((uint64_t)(mix(gen, 0x52454d56) & 0xffffff) << 40);
+}
+
+std::optional<uint64_t> decodeRemovedWord(uint64_t word)
+{
+	if (word == 0)
+		return 0;
+	uint64_t gen = word & kGenMask;
+	if (gen == 0 || word != encodeRemovedWord(gen))
+		return std::nullopt;
+	return gen;
+}
+
+uint32_t superblockCrc(const Superblock &sb)
+{
+	return crc32c(&sb, offsetof(Superblock, crc));
+}
+
+uint32_t masterCrc(const MasterRecord &m)
+{
+	return crc32c(&m, offsetof(MasterRecord, crc));
+}
+
+uint32_t entryCrc(const CatalogEntry &e)
+{
+	const auto *p = reinterpret_cast<const uint8_t *>(&e);
+	return crc32c(p + 16, offsetof(CatalogEntry, crc) - 16);
+}
+
+uint32_t hostSlotCrc(const HostSlot &h)
+{
+	const auto *p = reinterpret_cast<const uint8_t *>(&h);
+	return crc32c(p + 8, offsetof(HostSlot, crc) - 8);
+}
+
+Superblock makeSuperblock(uint64_t size, const Uuid &uuid, uint32_t leaseMs)
+{
+	Superblock sb;
+	std::memset(&sb, 0, sizeof(sb));
+	std::memcpy(sb.magic, kMagic, sizeof(kMagic));
+	sb.major = kMajor;
+	sb.minor = kMinor;
+	sb.headerBytes = sizeof(Superblock);
+	std::memcpy(sb.poolUuid, uuid.data(), 16);
+	sb.poolSize = size / kAlignUnit * kAlignUnit;
+	sb.alignUnit = kAlignUnit;
+	sb.catalogOffset = kCatalogOffset;
+	sb.catalogSlots = kCatalogSlots;
+	sb.entrySize = kEntrySize;
+	sb.hostsOffset = kHostsOffset;
+	sb.hostSlots = kHostSlots;
+	sb.hostSlotSize = kHostSlotSize;
+	sb.dataOffset = kDataOffset;
+	sb.dataBytes = sb.poolSize - kDataOffset;
+	sb.genWordOffset = kGenWordOffset;
+	sb.masterOffset = kMasterOffset;
+	sb.leaseMs = leaseMs;
+	sb.crc = superblockCrc(sb);
+	return sb;
+}
+
+Status validateSuperblock(const Superblock &sb, uint64_t regionSize)
+{
+	if (std::memcmp(sb.magic, kMagic, sizeof(kMagic)) != 0)
+		return makeError(EP_E_NOT_POOL, "no engrampool superblock (bad magic); format it with 'engrampool create'");
+	if (sb.crc != superblockCrc(sb))
+		return makeError(EP_E_CORRUPT, "superblock CRC mismatch: the superblock is corrupted");
+	if (sb.major != kMajor)
+		return errorf(EP_E_VERSION, "pool format %u.%u is not supported (this build reads %u.x)", sb.major, sb.minor,
+			      kMajor);
+	// Geometry: this build knows exactly one layout for v1; anything else is corruption.
+	if (sb.headerBytes != sizeof(Superblock) || sb.alignUnit != kAlignUnit || sb.catalogOffset != kCatalogOffset ||
+	    sb.catalogSlots != kCatalogSlots || sb.entrySize != kEntrySize || sb.hostsOffset != kHostsOffset ||
+	    sb.hostSlots != kHostSlots || sb.hostSlotSize != kHostSlotSize || sb.dataOffset != kDataOffset ||
+	    sb.genWordOffset != kGenWordOffset || sb.masterOffset != kMasterOffset)
+		return makeError(EP_E_CORRUPT, "superblock geometry does not match format v1");
+	if (sb.poolSize < kMinPoolSize || sb.poolSize % kAlignUnit != 0 || sb.dataBytes != sb.poolSize - sb.dataOffset)
+		return errorf(EP_E_CORRUPT, "superblock sizes are inconsistent (pool %llu, data %llu)",
+			      (unsigned long long)sb.poolSize, (unsigned long long)sb.dataBytes);
+	if (sb.poolSize > regionSize)
+		return errorf(EP_E_CORRUPT, "pool size %llu exceeds the region (%llu bytes): truncated backing store?",
+			      (unsigned long long)sb.poolSize, (unsigned long long)regionSize);
+	return Status::ok();
+}
+
+Status validateTableBody(const TableBody &t, const Superblock &sb)
+{
+	uint64_t dataEnd = sb.dataOffset + sb.dataBytes;
+	std::string name = fixedString(t.name, sizeof(t.name));
+	if (t.dataOffset < sb.dataOffset || t.dataOffset % kAlignUnit != 0 || t.extentBytes == 0 ||
+	    t.extentBytes % kAlignUnit != 0 || t.extentBytes > dataEnd - t.dataOffset || t.dataOffset >= dataEnd)
+		return errorf(EP_E_CORRUPT, "table '%s': extent [%llu, +%llu) is outside the data area [%llu, %llu)",
+			      name.c_str(), (unsigned long long)t.dataOffset, (unsigned long long)t.extentBytes,
+			      (unsigned long long)sb.dataOffset, (unsigned long long)dataEnd);
+	if (t.rowStride == 0 || t.rowBytes == 0 || t.rowBytes > t.rowStride || t.rows == 0 ||
+	    t.rows > t.extentBytes / t.rowStride || t.dataBytes != t.rows * (uint64_t)t.rowStride)
+		return errorf(EP_E_CORRUPT, "table '%s': row geometry is inconsistent (rows %llu, stride %u, bytes %llu)",
+			      name.c_str(), (unsigned long long)t.rows, t.rowStride, (unsigned long long)t.dataBytes);
+	return Status::ok();
+}
+
+std::string fixedString(const char *p, size_t cap)
+{
+	size_t n = strnlen(p, cap);
+	return std::string(p, n);
+}
+
+bool setFixedString(char *dst, size_t cap, const std::string &s)
+{
+	if (s.size() >= cap)
+		return false;
+	std::memset(dst, 0, cap);
+	std::memcpy(dst, s.data(), s.size());
+	return true;
+}
+
+} // namespace engrampool::format

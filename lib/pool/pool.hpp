@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+// pool.hpp - a formatted region: attach, consistent catalog snapshots, and the
+// single writer's publish protocol (ARCHITECTURE.md "Publication and coherence").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <engrampool/engrampool.h>
+
+#include "format/layout.hpp"
+#include "model/model_config.hpp"
+#include "region/region.hpp"
+#include "util/status.hpp"
+
+namespace engrampool {
+
+namespace io {
+class RowSource;
+}
+
+struct TableInfo {
+	std::string name;
+	std::string model;
+	uint64_t modelFingerprint = 0;
+	uint32_t layerId = 0;
+	RowFormat format;
+	uint32_t rowBytes = 0;
+	uint32_t rowStride = 0;
+	uint64_t rows = 0;
+	uint64_t dataOffset = 0;
+	uint64_t extentBytes = 0;
+	uint64_t dataBytes = 0;
+	uint64_t dataXxh3 = 0;
+	uint64_t generation = 0;
+	uint64_t importTimeNs = 0;
+	uint32_t slot = 0;
+};
+
+struct ModelRecord {
+	std::string name;
+	uint64_t fingerprint = 0;
+	uint64_t generation = 0;
+	uint32_t slot = 0;
+	format::ModelBody body{};
+};
+
+// One consistent view of the catalog at a committed generation.
+struct Snapshot {
+	uint64_t generation = 0;
+	std::vector<TableInfo> tables;
+	std::vector<ModelRecord> models;
+	uint64_t usedBytes = 0;        // extents held, incl. removed tables not yet reclaimed
+	uint32_t pendingReclaim = 0;   // removed tables whose space is not reusable yet
+	uint32_t freeSlots = 0;
+	const TableInfo *findTable(const std::string &name) const;
+	const ModelRecord *findModel(const std::string &name) const;
+};
+
+struct MasterInfo {
+	Uuid host{};
+	uint64_t epoch = 0;
+	uint64_t takeTimeNs = 0;
+	std::string hostname;
+};
+
+struct HostInfo {
+	uint32_t index = 0;
+	Uuid host{};
+	std::string hostname;
+	uint32_t pid = 0;
+	uint32_t state = 0;            // 1 attached, 2 detached
+	uint64_t attachTimeNs = 0;
+	uint64_t heartbeatNs = 0;
+	uint64_t observedGen = 0;
+	uint64_t leaseMs = 0;
+	bool live = false;             // attached and heartbeat within the lease
+	bool corrupt = false;
+};
+
+struct VerifyReport {
+	std::string table;
+	bool ok = false;
+	uint64_t expected = 0;
+	uint64_t actual = 0;
+	std::string problem;
+};
+
+struct ImportRequest {
+	std::string tableName;         // default: "<model>/layer<L>"
+	const ModelConfig *model = nullptr;
+	uint32_t layerId = 0;
+	uint64_t rows = 0;             // sum of the layer's primes
+	bool replace = false;
+	std::function<void(uint64_t rowsDone)> progress;
+};
+
+struct ImportResult {
+	TableInfo table;
+	uint64_t generation = 0;
+	uint64_t replacedSlot = UINT64_MAX;
+};
+
+struct OpenOptions {
+	bool write = false;
+	uint32_t lockWaitMs = 10000;   // writer: how long to wait for the writer lock
+};
+
+class Pool {
+public:
+	~Pool();
+	Pool(const Pool &) = delete;
+	Pool &operator=(const Pool &) = delete;
+
+	// Format a region. The creating host becomes the master at epoch 1.
+	static Status create(const std::string &uri, const CreateOptions &opts, uint32_t leaseMs = 10000);
+	static Result<std::unique_ptr<Pool>> open(const std::string &uri, const OpenOptions &opts);
+
+	const Region &region() const { return *region_; }
+	const format::Superblock &superblock() const { return sb_; }
+	bool isWriter() const { return writer_; }
+
+	// Readers: a validated catalog view; retries while a writer publishes.
+	Result<Snapshot> snapshot() const;
+	Result<uint64_t> committedGeneration() const;
+	Result<MasterInfo> master() const;
+	std::vector<HostInfo> hosts() const;
+	// Pointer to row 0 of a table from a snapshot (bounds already validated).
+	const uint8_t *tableData(const TableInfo &t) const { return region_->base() + t.dataOffset; }
+	Status readRows(const TableInfo &t, const uint64_t *rows, size_t n, void *dst, size_t dstBytes) const;
+	// Recompute data checksums (all tables, or one by name).
+	Result<std::vector<VerifyReport>> verify(const std::string &name = "") const;
+
+	// Writer only.
+	Result<ImportResult> importTable(const ImportRequest &req, io::RowSource &src);
+	Status removeTable(const std::string &name);
+	// Free space of removed tables no live host can still read; expire dead hosts' slots.
+	Result<uint32_t> reclaim();
+	// Mastership: make this host the master with epoch+1 (old master known dead).
+	static Status takeMaster(const std::string &uri, uint32_t lockWaitMs = 10000);
+
+	// Host slots (each host writes only its own).
+	Status writeHostSlot(uint32_t index, const format::HostSlot &slot);
+
+private:
+	Pool() = default;
+	Status lockWriter(uint32_t waitMs);
+	Status checkMaster();
+	Status recover();
+	Status commit(uint64_t newGen);
+	void writerPersist(const void *p, size_t len);
+	Result<uint64_t> allocate(const Snapshot &s, uint64_t bytes) const;
+	Result<uint32_t> freeSlot(const std::vector<uint32_t> &taken) const;
+	format::CatalogEntry *entry(uint32_t i) const;
+	format::HostSlot *hostSlot(uint32_t i) const;
+	Status readSnapshotOnce(Snapshot &out, bool &retry) const;
+
+	std::unique_ptr<Region> region_;
+	format::Superblock sb_{};
+	bool writer_ = false;
+	uint64_t myEpoch_ = 0;
+	uint64_t persistCount_ = 0;
+	uint64_t killAfterPersist_ = 0; // fault injection: EP_FAULT_KILL_AFTER_PERSIST
+};
+
+std::string defaultTableName(const std::string &model, uint32_t layerId);
+void toCInfo(const TableInfo &t, ep_table_info &out);
+
+} // namespace engrampool

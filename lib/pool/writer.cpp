@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: Apache-2.0
+// writer.cpp - the single writer: lock, master check, crash recovery, import,
+// remove, reclaim and mastership. Publication order (a crash anywhere leaves the
+// last committed generation whole):
+//   data -> persist -> catalog entry body -> persist -> entry state word -> persist
+//   -> (removal words of replaced entries -> persist) -> generation word -> persist
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <sys/file.h>
+#include <thread>
+#include <unistd.h>
+
+#include "io/row_source.hpp"
+#include "pool/pool.hpp"
+#include "util/checksum.hpp"
+#include "util/units.hpp"
+
+namespace engrampool {
+
+using namespace format;
+
+namespace {
+
+void store64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+} // namespace
+
+void Pool::writerPersist(const void *p, size_t len)
+{
+	region_->persist(p, len);
+	persistCount_++;
+	// Fault injection for the crash-consistency tests: die like a killed writer.
+	if (killAfterPersist_ && persistCount_ >= killAfterPersist_)
+		raise(SIGKILL);
+}
+
+Status Pool::lockWriter(uint32_t waitMs)
+{
+	uint64_t deadline = nowMonotonicNs() + (uint64_t)waitMs * 1000000ull;
+	for (;;) {
+		if (flock(region_->fd(), LOCK_EX | LOCK_NB) == 0)
+			return Status::ok();
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return errnoError(errno, "lock " + region_->uri().path);
+		if (nowMonotonicNs() >= deadline)
+			return errorf(-EBUSY, "another writer holds the pool's writer lock (waited %u ms); "
+					      "only one import/rm/gc runs at a time",
+				      waitMs);
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+}
+
+Status Pool::checkMaster()
+{
+	auto m = master();
+	if (!m)
+		return m.status();
+	Uuid me = localHostId();
+	if (m->host != me)
+		return makeError(EP_E_NOT_MASTER, "this host (" + uuidToString(me) + ") is not the pool master (" +
+							  uuidToString(m->host) + " '" + m->hostname + "', epoch " +
+							  std::to_string(m->epoch) +
+							  "); if that host is dead run 'engrampool master --take URI'");
+	myEpoch_ = m->epoch;
+	return Status::ok();
+}
+
+Status Pool::recover()
+{
+	auto g = committedGeneration();
+	if (!g)
+		return g.status();
+	uint64_t G = *g;
+	// Undo what a killed writer left half-published: entries and removals above G.
+	for (uint32_t i = 0; i < kCatalogSlots; i++) {
+		CatalogEntry *e = entry(i);
+		EntryKind kind;
+		uint64_t gen;
+		if (!decodeStateWord(e->stateWord, kind, gen))
+			return errorf(EP_E_CORRUPT, "catalog slot %u: state word is corrupted; run 'engrampool verify'", i);
+		if (kind == EntryKind::Free)
+			continue;
+		if (gen > G) {
+			store64(&e->stateWord, 0);
+			writerPersist(&e->stateWord, 8);
+			continue;
+		}
+		auto removed = decodeRemovedWord(e->removedWord);
+		if (!removed)
+			return errorf(EP_E_CORRUPT, "catalog slot %u: removal word is corrupted; run 'engrampool verify'", i);
+		if (*removed > G) {
+			store64(&e->removedWord, 0);
+			writerPersist(&e->removedWord, 8);
+		}
+	}
+	auto r = reclaim();
+	return r ? Status::ok() : r.status();
+}
+
+Result<uint32_t> Pool::reclaim()
+{
+	if (!writer_)
+		return makeError(-EPERM, "reclaim needs the pool opened for writing");
+	auto g = committedGeneration();
+	if (!g)
+		return g.status();
+	// The oldest generation a live host may still read.
+	uint64_t minObserved = *g;
+	for (auto &h : hosts())
+		if (h.live)
+			minObserved = std::min(minObserved, h.observedGen);
+	uint32_t freed = 0;
+	// Tables before models: a reader never sees a table whose model is gone.
+	for (EntryKind pass : {EntryKind::Table, EntryKind::Model}) {
+		for (uint32_t i = 0; i < kCatalogSlots; i++) {
+			CatalogEntry *e = entry(i);
+			EntryKind kind;
+			uint64_t gen;
+			if (!decodeStateWord(e->stateWord, kind, gen) || kind != pass)
+				continue;
+			auto removed = decodeRemovedWord(e->removedWord);
+			if (!removed || *removed == 0 || *removed > *g || *removed > minObserved)
+				continue;
+			store64(&e->stateWord, 0);
+			writerPersist(&e->stateWord, 8);
+			store64(&e->removedWord, 0);
+			writerPersist(&e->removedWord, 8);
+			freed++;
+		}
+	}
+	// Slots of hosts whose lease expired are released by the writer (clear-by-master:
+	// the dead host no longer writes it).
+	uint64_t now = nowRealtimeNs();
+	for (auto &h : hosts()) {
+		if (h.corrupt || h.state != 1 || h.live)
+			continue;
+		if (now < h.heartbeatNs + h.leaseMs * 1000000ull)
+			continue;
+		HostSlot empty{};
+		EP_TRY(writeHostSlot(h.index, empty));
+	}
+	return freed;
+}
+
+Status Pool::commit(uint64_t newGen)
+{
+	if (newGen > kMaxGeneration)
+		return makeError(-EOVERFLOW, "generation counter exhausted");
+	auto m = master();
+	if (!m)
+		return m.status();
+	if (m->epoch != myEpoch_)
+		return errorf(EP_E_STALE_EPOCH, "mastership moved to %s (epoch %llu) while this writer worked; nothing "
+						"was published",
+			      uuidToString(m->host).c_str(), (unsigned long long)m->epoch);
+	auto *w = reinterpret_cast<uint64_t *>(region_->base() + kGenWordOffset);
+	store64(w, encodeGenWord(newGen));
+	writerPersist(w, 8);
+	return Status::ok();
+}
+
+Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
+{
+	// Held extents: every non-free table entry (visible or awaiting reclaim).
+	std::vector<std::pair<uint64_t, uint64_t>> held;
+	for (uint32_t i = 0; i < kCatalogSlots; i++) {
+		const CatalogEntry *e = entry(i);
+		EntryKind kind;
+		uint64_t gen;
+		if (!decodeStateWord(e->stateWord, kind, gen) || kind != EntryKind::Table)
+			continue;
+		held.emplace_back(e->table.dataOffset, e->table.extentBytes);
+	}
+	std::sort(held.begin(), held.end());
+	uint64_t cursor = sb_.dataOffset, end = sb_.dataOffset + sb_.dataBytes;
+	uint64_t largest = 0, freeTotal = 0;
+	for (auto &[off, len] : held) {
+		if (off > cursor) {
+			uint64_t gap = off - cursor;
+			if (gap >= bytes)
+				return cursor;
+			largest = std::max(largest, gap);
+			freeTotal += gap;
+		}
+		cursor = std::max(cursor, off + len);
+	}
+	if (end > cursor) {
+		if (end - cursor >= bytes)
+			return cursor;
+		largest = std::max(largest, end - cursor);
+		freeTotal += end - cursor;
+	}
+	std::string more = s.pendingReclaim ? " (" + std::to_string(s.pendingReclaim) +
+						       " removed tables wait for hosts to move on; 'engrampool gc' frees them)"
+					    : "";
+	return makeError(-ENOSPC, "the pool is full: the table needs " + formatBytes(bytes) + ", the largest free extent is " +
+					  formatBytes(largest) + " (" + formatBytes(freeTotal) + " free in total)" + more);
+}
+
+Result<uint32_t> Pool::freeSlot(const std::vector<uint32_t> &taken) const
+{
+	for (uint32_t i = 0; i < kCatalogSlots; i++) {
+		if (entry(i)->stateWord != 0)
+			continue;
+		if (std::find(taken.begin(), taken.end(), i) != taken.end())
+			continue;
+		return i;
+	}
+	return errorf(-ENOSPC, "the pool catalog is full (%u entries)", kCatalogSlots);
+}
+
+namespace {
+
+void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp)
+{
+	std::memset(&b, 0, sizeof(b));
+	setFixedString(b.name, sizeof(b.name), c.name);
+	b.fingerprint = fp;
+	for (size_t i = 0; i < c.engramVocabSize.size() && i < 8; i++)
+		b.engramVocabSize[i] = c.engramVocabSize[i];
+	b.maxNgramSize = c.maxNgramSize;
+	b.nEmbedPerNgram = c.nEmbedPerNgram;
+	b.nHeadPerNgram = c.nHeadPerNgram;
+	b.layerCount = (uint32_t)c.layerIds.size();
+	for (size_t i = 0; i < c.layerIds.size() && i < 16; i++)
+		b.layerIds[i] = c.layerIds[i];
+	b.padId = c.padId;
+	b.seed = c.seed;
+	b.tokenizerVocabSize = c.tokenizerVocabSize;
+	b.compressedVocabSize = c.compressedVocabSize;
+	b.vocabMapHash = c.vocabMapHash;
+	b.clipOutOfVocab = c.clipOutOfVocab;
+	b.dtype = (uint32_t)c.rowFormat.dtype;
+	b.valuesPerRow = c.rowFormat.valuesPerRow;
+	b.scaleDtype = (uint32_t)c.rowFormat.scaleDtype;
+	b.scaleBlock = c.rowFormat.scaleBlock;
+	b.rowAlign = c.rowFormat.rowAlign;
+}
+
+} // namespace
+
+Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &src)
+{
+	if (!writer_)
+		return makeError(-EPERM, "import needs the pool opened for writing");
+	const ModelConfig &cfg = *req.model;
+	if (std::find(cfg.layerIds.begin(), cfg.layerIds.end(), req.layerId) == cfg.layerIds.end())
+		return makeError(EP_E_MODEL, "layer " + std::to_string(req.layerId) + " is not one of the model's layer_ids");
+	std::string name = req.tableName.empty() ? defaultTableName(cfg.name, req.layerId) : req.tableName;
+	if (name.size() >= sizeof(TableBody::name))
+		return makeError(-ENAMETOOLONG, "table name '" + name + "' is longer than 63 bytes");
+	if (src.rows() != req.rows)
+		return errorf(EP_E_SHAPE, "source has %llu rows, layer %u needs %llu", (unsigned long long)src.rows(),
+			      req.layerId, (unsigned long long)req.rows);
+	auto snap = snapshot();
+	if (!snap)
+		return snap.status();
+	uint64_t fp = modelFingerprint(cfg);
+	const ModelRecord *model = snap->findModel(cfg.name);
+	if (model && model->fingerprint != fp)
+		return makeError(EP_E_MODEL, "the pool holds model '" + cfg.name + "' with fingerprint " +
+						     fingerprintHex(model->fingerprint) + " but this model file has " +
+						     fingerprintHex(fp) + " (different config or vocab map)");
+	const TableInfo *old = snap->findTable(name);
+	if (old && !req.replace)
+		return makeError(-EEXIST, "table '" + name + "' already exists; use --replace to publish a new version");
+	if (!old && req.replace)
+		return makeError(-ENOENT, "--replace: no table named '" + name + "' to replace");
+
+	const RowFormat &f = cfg.rowFormat;
+	uint64_t stride = f.rowStride();
+	uint64_t dataBytes = req.rows * stride;
+	uint64_t extent = (dataBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+	auto off = allocate(*snap, extent);
+	if (!off)
+		return off.status();
+	std::vector<uint32_t> taken;
+	auto tableSlot = freeSlot(taken);
+	if (!tableSlot)
+		return tableSlot.status();
+	taken.push_back(*tableSlot);
+	std::optional<uint32_t> modelSlot;
+	if (!model) {
+		auto ms = freeSlot(taken);
+		if (!ms)
+			return ms.status();
+		modelSlot = *ms;
+	}
+
+	// 1. Data into free space, then persist it.
+	uint8_t *dst = region_->base() + *off;
+	Xxh3Stream hash;
+	uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
+	for (uint64_t r = 0; r < req.rows; r += chunkRows) {
+		uint64_t n = std::min(chunkRows, req.rows - r);
+		if (Status s = src.read(r, n, dst + r * stride); !s)
+			return std::move(s).context("import '" + name + "': ");
+		hash.update(dst + r * stride, n * stride);
+		region_->persist(dst + r * stride, n * stride);
+		if (req.progress)
+			req.progress(r + n);
+	}
+	writerPersist(dst, 0);
+	auto g = committedGeneration();
+	if (!g)
+		return g.status();
+	uint64_t newGen = *g + 1;
+
+	auto publishEntry = [&](uint32_t slot, EntryKind kind, const void *body, size_t bodyLen) {
+		CatalogEntry tmp;
+		std::memset(&tmp, 0, sizeof(tmp));
+		tmp.kind = (uint32_t)kind;
+		tmp.createdGen = newGen;
+		std::memcpy(tmp.raw, body, bodyLen);
+		tmp.crc = entryCrc(tmp);
+		CatalogEntry *e = entry(slot);
+		// 2. Body under a free state word, persist; then the state word, persist.
+		std::memcpy(reinterpret_cast<uint8_t *>(e) + 8, reinterpret_cast<uint8_t *>(&tmp) + 8, sizeof(tmp) - 8);
+		writerPersist(e, sizeof(*e));
+		store64(&e->stateWord, encodeStateWord(kind, newGen));
+		writerPersist(&e->stateWord, 8);
+	};
+	if (modelSlot) {
+		ModelBody mb;
+		fillModelBody(mb, cfg, fp);
+		publishEntry(*modelSlot, EntryKind::Model, &mb, sizeof(mb));
+	}
+	TableBody tb;
+	std::memset(&tb, 0, sizeof(tb));
+	setFixedString(tb.name, sizeof(tb.name), name);
+	setFixedString(tb.model, sizeof(tb.model), cfg.name);
+	tb.modelFingerprint = fp;
+	tb.layerId = req.layerId;
+	tb.dtype = (uint32_t)f.dtype;
+	tb.valuesPerRow = f.valuesPerRow;
+	tb.scaleDtype = (uint32_t)f.scaleDtype;
+	tb.scalesPerRow = f.scalesPerRow();
+	tb.rowBytes = f.rowBytes();
+	tb.rowStride = (uint32_t)stride;
+	tb.rows = req.rows;
+	tb.dataOffset = *off;
+	tb.extentBytes = extent;
+	tb.dataBytes = dataBytes;
+	tb.dataXxh3 = hash.digest();
+	tb.importTimeNs = nowRealtimeNs();
+	publishEntry(*tableSlot, EntryKind::Table, &tb, sizeof(tb));
+
+	ImportResult res;
+	if (old) {
+		CatalogEntry *oe = entry(old->slot);
+		store64(&oe->removedWord, encodeRemovedWord(newGen));
+		writerPersist(&oe->removedWord, 8);
+		res.replacedSlot = old->slot;
+	}
+	// 3. The commit point.
+	EP_TRY(commit(newGen));
+	res.generation = newGen;
+	auto after = snapshot();
+	if (!after)
+		return after.status();
+	res.table = *after->findTable(name);
+	if (auto r = reclaim(); !r)
+		return r.status();
+	return res;
+}
+
+Status Pool::removeTable(const std::string &name)
+{
+	if (!writer_)
+		return makeError(-EPERM, "rm needs the pool opened for writing");
+	auto snap = snapshot();
+	if (!snap)
+		return snap.status();
+	const TableInfo *t = snap->findTable(name);
+	if (!t)
+		return makeError(-ENOENT, "no table named '" + name + "' in the pool");
+	uint64_t newGen = snap->generation + 1;
+	CatalogEntry *e = entry(t->slot);
+	store64(&e->removedWord, encodeRemovedWord(newGen));
+	writerPersist(&e->removedWord, 8);
+	// The model goes with its last table.
+	bool lastOfModel = std::count_if(snap->tables.begin(), snap->tables.end(),
+					 [&](const TableInfo &x) { return x.model == t->model; }) == 1;
+	if (lastOfModel) {
+		if (const ModelRecord *m = snap->findModel(t->model)) {
+			CatalogEntry *me = entry(m->slot);
+			store64(&me->removedWord, encodeRemovedWord(newGen));
+			writerPersist(&me->removedWord, 8);
+		}
+	}
+	EP_TRY(commit(newGen));
+	auto r = reclaim();
+	return r ? Status::ok() : r.status();
+}
+
+Status Pool::takeMaster(const std::string &uriText, uint32_t lockWaitMs)
+{
+	auto uri = parseRegionUri(uriText);
+	if (!uri)
+		return uri.status();
+	auto region = Region::open(*uri, true);
+	if (!region)
+		return region.status();
+	std::unique_ptr<Pool> p(new Pool());
+	p->region_ = std::move(region.value());
+	std::memcpy(&p->sb_, p->region_->base(), sizeof(Superblock));
+	EP_TRY(validateSuperblock(p->sb_, p->region_->size()));
+	EP_TRY(p->lockWriter(lockWaitMs));
+	uint8_t *recs = p->region_->base() + kMasterOffset;
+	MasterRecord rec[2];
+	std::memcpy(rec, recs, sizeof(rec));
+	int cur = -1;
+	for (int i = 0; i < 2; i++)
+		if (rec[i].epoch && rec[i].crc == masterCrc(rec[i]) && (cur < 0 || rec[i].epoch > rec[cur].epoch))
+			cur = i;
+	uint64_t epoch = cur >= 0 ? rec[cur].epoch + 1 : 1;
+	int target = cur == 0 ? 1 : 0; // never overwrite the valid record
+	MasterRecord m{};
+	Uuid me = localHostId();
+	std::memcpy(m.hostUuid, me.data(), 16);
+	m.epoch = epoch;
+	m.takeTimeNs = nowRealtimeNs();
+	setFixedString(m.hostname, sizeof(m.hostname), localHostName().substr(0, sizeof(m.hostname) - 1));
+	m.crc = masterCrc(m);
+	std::memcpy(recs + target * sizeof(MasterRecord), &m, sizeof(m));
+	p->region_->persist(recs + target * sizeof(MasterRecord), sizeof(m));
+	return Status::ok();
+}
+
+} // namespace engrampool

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+// region.cpp - create/open file:, dax: and emul: regions, with preflight checks.
+#include "region/region.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "format/layout.hpp"
+#include "util/cacheops.hpp"
+#include "util/units.hpp"
+
+namespace engrampool {
+
+namespace {
+
+// Free bytes of the filesystem that holds `path` (or its parent when absent).
+Result<uint64_t> fsFreeBytes(const std::string &path)
+{
+	std::filesystem::path p(path);
+	std::string dir = std::filesystem::exists(p) ? path : p.parent_path().string();
+	if (dir.empty())
+		dir = ".";
+	struct statvfs vfs;
+	if (statvfs(dir.c_str(), &vfs) != 0)
+		return errnoError(errno, "statvfs " + dir);
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+Status preflightFs(const std::string &path, uint64_t size)
+{
+	auto freeBytes = fsFreeBytes(path);
+	if (!freeBytes)
+		return freeBytes.status();
+	uint64_t have = 0;
+	struct stat st;
+	if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+		have = (uint64_t)st.st_blocks * 512;
+	if (*freeBytes + have < size) {
+		std::string dir = std::filesystem::path(path).parent_path().string();
+		return makeError(EP_E_PREFLIGHT, "the filesystem holding " + path + " has " + formatBytes(*freeBytes) +
+							 " free but the pool needs " + formatBytes(size) +
+							 " (a container's /dev/shm is often only 64 MiB: enlarge it with "
+							 "--shm-size, or use a file: pool on a larger filesystem, or a smaller --size)");
+	}
+	return Status::ok();
+}
+
+} // namespace
+
+Region::~Region()
+{
+	if (map_.addr)
+		backend::unmap(map_);
+	if (fd_ >= 0)
+		close(fd_);
+}
+
+Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const CreateOptions &opts)
+{
+	std::unique_ptr<Region> r(new Region());
+	r->uri_ = uri;
+	uint64_t size = opts.size / format::kAlignUnit * format::kAlignUnit;
+
+	if (uri.kind == RegionKind::Dax) {
+		auto info = backend::probeDax(uri.path);
+		if (!info)
+			return info.status();
+		r->dax_ = *info;
+		if (info->systemRam)
+			return makeError(EP_E_PREFLIGHT, uri.path + " is in system-ram mode (onlined as memory by kmem); "
+								    "switch it back with 'daxctl reconfigure-device --mode=devdax " +
+								    info->devname + "'");
+		if (info->align == 0 || format::kAlignUnit % info->align != 0)
+			return errorf(EP_E_PREFLIGHT, "%s has alignment %llu, which does not divide the pool's 2 MiB unit; "
+						      "recreate the namespace with 'ndctl create-namespace -m devdax -a 2M'",
+				      uri.path.c_str(), (unsigned long long)info->align);
+		uint64_t devSize = info->size / format::kAlignUnit * format::kAlignUnit;
+		if (size == 0)
+			size = devSize;
+		if (size > devSize)
+			return errorf(EP_E_PREFLIGHT, "%s holds %s but the pool needs %s", uri.path.c_str(),
+				      formatBytes(info->size).c_str(), formatBytes(size).c_str());
+		if (size < format::kMinPoolSize)
+			return errorf(EP_E_PREFLIGHT, "%s is too small: %s, a pool needs at least %s", uri.path.c_str(),
+				      formatBytes(info->size).c_str(), formatBytes(format::kMinPoolSize).c_str());
+		r->fd_ = ::open(uri.path.c_str(), O_RDWR | O_CLOEXEC);
+		if (r->fd_ < 0)
+			return errnoError(errno, "open " + uri.path);
+		auto m = backend::mapFd(r->fd_, size, true);
+		if (!m)
+			return std::move(m.status()).context(uri.path + ": ");
+		r->map_ = *m;
+		return r;
+	}
+
+	if (size < format::kMinPoolSize)
+		return errorf(-EINVAL, "pool size %s is too small: the minimum is %s (metadata + one 2 MiB extent)",
+			      formatBytes(opts.size).c_str(), formatBytes(format::kMinPoolSize).c_str());
+	if (uri.kind == RegionKind::Emul && uri.node >= 0)
+		EP_TRY(backend::checkNode(uri.node, size));
+	EP_TRY(preflightFs(uri.path, size));
+
+	int fd;
+	if (uri.kind == RegionKind::Emul) {
+		std::string shmName = "/engrampool." + uri.name;
+		fd = shm_open(shmName.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, opts.mode);
+		if (fd < 0 && errno == EEXIST)
+			return makeError(-EEXIST, "emulated pool '" + uri.name + "' already exists (" + uri.path +
+							  "); remove it with 'engrampool destroy " + uri.text + "'");
+		if (fd < 0)
+			return errnoError(errno, "shm_open " + shmName);
+	} else {
+		fd = ::open(uri.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opts.mode);
+		if (fd < 0)
+			return errnoError(errno, "open " + uri.path);
+	}
+	fchmod(fd, opts.mode);
+	r->fd_ = fd;
+	auto cleanup = [&]() {
+		if (uri.kind == RegionKind::Emul)
+			shm_unlink(("/engrampool." + uri.name).c_str());
+	};
+	if (ftruncate(fd, (off_t)size) != 0) {
+		cleanup();
+		return errnoError(errno, "resize " + uri.path);
+	}
+	auto m = backend::mapFd(fd, size, true);
+	if (!m) {
+		cleanup();
+		return std::move(m.status()).context(uri.path + ": ");
+	}
+	r->map_ = *m;
+	if (uri.kind == RegionKind::Emul && uri.node >= 0) {
+		if (Status s = backend::bindToNode(r->map_.addr, size, uri.node); !s) {
+			cleanup();
+			return s;
+		}
+	}
+	// Reserve every page now, so a full tmpfs fails here with an error and not
+	// later with SIGBUS in the middle of an import.
+	if (int rc = posix_fallocate(fd, 0, (off_t)size); rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+		cleanup();
+		return makeError(EP_E_PREFLIGHT, "cannot reserve " + formatBytes(size) + " for " + uri.path + ": " +
+							 strerror(rc));
+	}
+	return r;
+}
+
+Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable)
+{
+	std::unique_ptr<Region> r(new Region());
+	r->uri_ = uri;
+	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	uint64_t size = 0;
+	if (uri.kind == RegionKind::Dax) {
+		auto info = backend::probeDax(uri.path);
+		if (!info)
+			return info.status();
+		r->dax_ = *info;
+		if (info->systemRam)
+			return makeError(EP_E_PREFLIGHT, uri.path + " is in system-ram mode, not devdax");
+		size = info->size / format::kAlignUnit * format::kAlignUnit;
+		r->fd_ = ::open(uri.path.c_str(), flags);
+	} else if (uri.kind == RegionKind::Emul) {
+		r->fd_ = shm_open(("/engrampool." + uri.name).c_str(), flags, 0);
+		if (r->fd_ < 0 && errno == ENOENT)
+			return makeError(-ENOENT, "emulated pool '" + uri.name + "' does not exist; create it with "
+									 "'engrampool create " + uri.text + " --size SIZE'");
+	} else {
+		r->fd_ = ::open(uri.path.c_str(), flags);
+	}
+	if (r->fd_ < 0)
+		return errnoError(errno, "open " + uri.path);
+	if (uri.kind != RegionKind::Dax) {
+		struct stat st;
+		if (fstat(r->fd_, &st) != 0)
+			return errnoError(errno, "stat " + uri.path);
+		if (!S_ISREG(st.st_mode))
+			return makeError(-EINVAL, uri.path + " is not a regular file (use dax: for device DAX)");
+		size = (uint64_t)st.st_size;
+	}
+	if (size < format::kMinPoolSize)
+		return makeError(EP_E_NOT_POOL, uri.path + " is too small to hold a pool (" + formatBytes(size) + ")");
+	auto m = backend::mapFd(r->fd_, size, writable);
+	if (!m)
+		return std::move(m.status()).context(uri.path + ": ");
+	r->map_ = *m;
+	return r;
+}
+
+Status Region::destroy(const RegionUri &uri)
+{
+	if (uri.kind == RegionKind::Emul) {
+		if (shm_unlink(("/engrampool." + uri.name).c_str()) != 0)
+			return errnoError(errno, "remove emulated pool '" + uri.name + "'");
+		return Status::ok();
+	}
+	if (uri.kind == RegionKind::File) {
+		if (unlink(uri.path.c_str()) != 0)
+			return errnoError(errno, "remove " + uri.path);
+		return Status::ok();
+	}
+	return makeError(-EINVAL, "a dax: device is not removed; re-create the pool on it instead");
+}
+
+void Region::persist(const void *p, size_t len) const
+{
+	// Flush CPU caches first: another host reads the bytes from memory, not from
+	// our cache. On page-granular mappings the mapper then syncs the pages.
+	if (!map_.byteGranular) {
+		flushLines(p, len);
+		storeFence();
+	}
+	backend::persist(map_, p, len);
+}
+
+void Region::invalidate(const void *p, size_t len) const
+{
+	invalidateLines(p, len);
+}
+
+int Region::residentNode(uint64_t offset) const
+{
+	if (offset >= map_.size)
+		return -1;
+	// The page must be mapped in this process before the kernel reports its node.
+	(void)*reinterpret_cast<volatile const uint8_t *>(map_.addr + offset);
+	return backend::nodeOfAddress(map_.addr + offset);
+}
+
+} // namespace engrampool

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// cmd_ls.cpp - `engrampool ls URI`: the tables visible at the committed generation.
+#include "cli.hpp"
+#include "util/units.hpp"
+
+namespace engrampool::cli {
+
+namespace {
+struct LsArgs {
+	std::string uri;
+	bool json = false;
+};
+
+nlohmann::json tableJson(const TableInfo &t)
+{
+	return {{"name", t.name},
+		{"model", t.model},
+		{"model_fingerprint", fingerprintHex(t.modelFingerprint)},
+		{"layer_id", t.layerId},
+		{"rows", t.rows},
+		{"dtype", dtypeName(t.format.dtype)},
+		{"values_per_row", t.format.valuesPerRow},
+		{"scale_dtype", dtypeName(t.format.scaleDtype)},
+		{"scales_per_row", t.format.scalesPerRow()},
+		{"row_bytes", t.rowBytes},
+		{"row_stride", t.rowStride},
+		{"data_offset", t.dataOffset},
+		{"data_bytes", t.dataBytes},
+		{"xxh3", fingerprintHex(t.dataXxh3)},
+		{"state", "published"},
+		{"generation", t.generation}};
+}
+
+int runLs(const LsArgs &a)
+{
+	auto pool = openPool(a.uri, false);
+	if (!pool)
+		return fail(pool.status());
+	auto s = (*pool)->snapshot();
+	if (!s)
+		return fail(s.status());
+	if (a.json) {
+		nlohmann::json tables = nlohmann::json::array();
+		for (auto &t : s->tables)
+			tables.push_back(tableJson(t));
+		nlohmann::json models = nlohmann::json::array();
+		for (auto &m : s->models)
+			models.push_back({{"name", m.name}, {"fingerprint", fingerprintHex(m.fingerprint)}, {"generation", m.generation}});
+		printJson({{"generation", s->generation}, {"tables", tables}, {"models", models}});
+		return 0;
+	}
+	printf("%-32s %-16s %6s %12s  %-28s %11s %5s\n", "TABLE", "MODEL", "LAYER", "ROWS", "ROW FORMAT", "SIZE", "GEN");
+	for (auto &t : s->tables)
+		printf("%-32s %-16s %6u %12llu  %-28s %11s %5llu\n", t.name.c_str(), t.model.c_str(), t.layerId,
+		       (unsigned long long)t.rows, t.format.describe().c_str(), formatBytes(t.dataBytes).c_str(),
+		       (unsigned long long)t.generation);
+	printf("%zu table(s) at generation %llu\n", s->tables.size(), (unsigned long long)s->generation);
+	return 0;
+}
+} // namespace
+
+void addLsCommand(CLI::App &root, Runner &runner)
+{
+	auto a = std::make_shared<LsArgs>();
+	CLI::App *sub = root.add_subcommand("ls", "List the pool's tables");
+	sub->add_option("URI", a->uri, "Pool URI")->required();
+	addJsonFlag(sub, a->json);
+	runner.on(sub, [a] { return runLs(*a); });
+}
+
+} // namespace engrampool::cli

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// main.cpp - the `engrampool` admin CLI: one file per subcommand, listed here.
+#include <cstdio>
+
+#include "cli.hpp"
+#include "ep_config.h"
+
+using namespace engrampool::cli;
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"engrampool - Engram conditional-memory tables in a shared CXL/DAX pool"};
+	app.require_subcommand(1);
+	app.set_version_flag("--version", EP_VERSION);
+	app.footer("Pool URIs: file:/path | dax:/dev/daxX.Y | emul:NAME?node=N\n"
+		   "Run 'engrampool COMMAND --help' for a command's options.");
+	Runner runner;
+	addCreateCommand(app, runner);
+	addImportCommand(app, runner);
+	addLsCommand(app, runner);
+	addStatCommand(app, runner);
+	addVerifyCommand(app, runner);
+	addRmCommand(app, runner);
+	addHostsCommand(app, runner);
+	addGcCommand(app, runner);
+	addMasterCommand(app, runner);
+	addDestroyCommand(app, runner);
+#ifdef EP_HAVE_HASH_COMMANDS
+	addHashCommand(app, runner);
+	addModelCommand(app, runner);
+#endif
+	try {
+		app.parse(argc, argv);
+	} catch (const CLI::CallForHelp &e) {
+		return app.exit(e);
+	} catch (const CLI::CallForAllHelp &e) {
+		return app.exit(e);
+	} catch (const CLI::CallForVersion &e) {
+		return app.exit(e);
+	} catch (const CLI::ParseError &e) {
+		std::string msg = e.what();
+		fprintf(stderr, "engrampool: error: %s (see --help)\n", msg.c_str());
+		return 2;
+	}
+	try {
+		return runner.run(app);
+	} catch (const std::exception &e) {
+		return fail(std::string("internal error: ") + e.what());
+	}
+}
