@@ -14,6 +14,8 @@ namespace {
 
 /* Tokens are compressed into a stack buffer this many at a time. */
 constexpr size_t kChunk = 256;
+/* Streaming builds one window of N ids per token, this many windows at a time. */
+constexpr size_t kWindows = 128;
 
 } // namespace
 
@@ -61,6 +63,8 @@ Result<EngramHasher> EngramHasher::create(const ModelLayout &layout, Kernel kern
 	EngramHasher h;
 	h.layout_ = layout;
 	h.kernel_ = kernel;
+	/* Identity map and no clipping: validated ids are copied as they are. */
+	h.identity_ = layout.config().vocabMap.empty() && !layout.config().clipOutOfVocab;
 
 	for (const LayerLayout &L : layout.layers()) {
 		Layer layer;
@@ -146,11 +150,14 @@ void EngramHasher::hashRun(int64_t *history, const int64_t *tokens, size_t count
 	std::memcpy(buf, history, hist * sizeof(int64_t));
 	for (size_t done = 0; done < count;) {
 		const size_t n = std::min(kChunk, count - done);
-		for (size_t i = 0; i < n; i++)
-			buf[hist + i] = compressOne(tokens[done + i]);
+		if (identity_)
+			std::memcpy(buf + hist, tokens + done, n * sizeof(int64_t));
+		else
+			for (size_t i = 0; i < n; i++)
+				buf[hist + i] = compressOne(tokens[done + i]);
 		for (size_t l = 0; l < layers_.size(); l++) {
 			KernelLayer k = layers_[l].tables.view();
-			layers_[l].fn(k, buf + hist, n, out + (l * totalTokens + tokenBase + done) * J, rowIds);
+			layers_[l].fn(k, buf + hist, 1, n, out + (l * totalTokens + tokenBase + done) * J, rowIds);
 		}
 		std::memmove(buf, buf + n, hist * sizeof(int64_t));
 		done += n;
@@ -187,13 +194,52 @@ Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const i
 {
 	EP_TRY(checkTokens(tokens, seqOffsets, states.size(), out.size()));
 
+	/*
+	 * Decode steps feed one or a few tokens to many sequences: rather than one
+	 * kernel call per sequence, every token gets a window of its N ids (history
+	 * first) and one call per layer hashes a block of windows. Long runs of one
+	 * sequence use the contiguous path instead.
+	 */
 	const bool rows = what == HashOutput::RowIds;
+	const size_t N = layout_.maxNgram();
+	const size_t hist = N - 1;
+	const size_t J = columns();
+	const size_t T = tokens.size();
+	int64_t win[kWindows * kMaxOrder];
+	size_t filled = 0, firstToken = 0;
+
+	auto flush = [&]() {
+		for (size_t l = 0; l < layers_.size(); l++) {
+			KernelLayer k = layers_[l].tables.view();
+			layers_[l].fn(k, win + hist, N, filled, out.data() + (l * T + firstToken) * J, rows);
+		}
+		filled = 0;
+	};
+
 	for (size_t b = 0; b < states.size(); b++) {
 		const size_t begin = seqOffsets.empty() ? 0 : seqOffsets[b];
-		const size_t end = seqOffsets.empty() ? tokens.size() : seqOffsets[b + 1];
-		hashRun(states[b].recent.data(), tokens.data() + begin, end - begin, begin,
-			tokens.size(), out.data(), rows);
+		const size_t end = seqOffsets.empty() ? T : seqOffsets[b + 1];
+		int64_t *recent = states[b].recent.data();
+		if (end - begin >= kChunk / 4) {
+			if (filled)
+				flush();
+			hashRun(recent, tokens.data() + begin, end - begin, begin, T, out.data(), rows);
+			continue;
+		}
+		for (size_t i = begin; i < end; i++) {
+			if (filled == kWindows)
+				flush();
+			if (!filled)
+				firstToken = i;
+			int64_t *w = win + filled * N;
+			std::memcpy(w, recent, hist * sizeof(int64_t));
+			w[hist] = compressOne(tokens[i]);
+			std::memmove(recent, w + 1, hist * sizeof(int64_t));
+			filled++;
+		}
 	}
+	if (filled)
+		flush();
 	return Status::ok();
 }
 

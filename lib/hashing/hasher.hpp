@@ -81,6 +81,7 @@ private:
 
 	ModelLayout layout_;
 	Kernel kernel_ = Kernel::Scalar;
+	bool identity_ = false;
 	std::vector<Layer> layers_;
 };
 

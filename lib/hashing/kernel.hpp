@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // kernel.hpp - the per-layer n-gram hash kernels (scalar, AVX2, AVX-512) and their constants.
 //
-// A kernel hashes `count` tokens of one layer: ids[t] is the compressed id of token
-// t and ids[-1] .. ids[-(N-1)] hold the ids before the first one (history or pad'),
-// out[t * J + j'] receives the hash (or row) id of column j'.
+// A kernel hashes `count` tokens of one layer: token t's compressed id is
+// ids[t * stride] and the N-1 ids before it are ids[t * stride - 1] .. ids[t * stride
+// - (N-1)] (stride 1: a sequence with its history in front; stride N: one window of N
+// ids per token, as streaming builds them). out[t * J + j'] receives the hash (or
+// row) id of column j'.
 //
 // The SIMD kernels put the J columns of one token in vector lanes: the XOR mix of
 // order n is broadcast and reduced by a different prime in each lane. The reduction
 // estimates q = u / d with a double reciprocal and corrects once:
-//  - AVX-512 (F, DQ, IFMA): u -> double and the product both rounded toward zero and
-//    the reciprocal rounded down, so q' <= q; relative error < 3 * 2^-52, so q' >= q - 1
-//    while u / d < 2^50. r = (u - q' d) mod 2^52 comes from one IFMA (u plus the low
-//    52 bits of q' (2^52 - d)), then r = min(r, r - d).
+//  - AVX-512 (F, DQ, IFMA): u -> double rounded toward zero, the reciprocal rounded
+//    down and q' = floor(x * inv) from one FMA rounded toward zero, so q' <= q; the
+//    relative error is < 2 * 2^-52, so q' >= q - 1 while u / d < 2^50. r = (u - q' d)
+//    mod 2^52 comes from one IFMA (u plus the low 52 bits of q' (2^52 - d)), then
+//    r = min(r, r - d).
 //  - AVX2 (+FMA): round to nearest, |error| < 0.4, q' in {q - 1, q, q + 1}; the
 //    remainder u - q' d is computed exactly in double (hi * 2^32 - q' d by one FMA,
 //    then + lo), then corrected to [0, d).
@@ -51,18 +54,24 @@ struct KernelLayer {
 	const double *invDownA;
 	const double *invNearA;
 	const uint64_t *negA;    // 2^52 - divA
+	const double *divDA;     // divA as double (exact)
 	const uint64_t *divB;
 	const double *invDownB;
 	const double *invNearB;
 	const uint64_t *negB;
+	const double *divDB;
+	const double *offBias;   // 2^52 + offset, as double (AVX2 converts and adds at once)
 };
 
-using KernelFn = void (*)(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out,
-			  bool rowIds);
+using KernelFn = void (*)(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count,
+			  uint64_t *out, bool rowIds);
 
-void hashScalar(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds);
-void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds);
-void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds);
+void hashScalar(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+		bool rowIds);
+void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+	      bool rowIds);
+void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+		bool rowIds);
 
 // Owns the constants of one layer; view() is what the kernels read.
 struct LayerTables {
@@ -70,7 +79,7 @@ struct LayerTables {
 	bool twoRound = false;
 	bool simdOk = true; // every divisor < kSimdMaxDivisor
 	std::vector<uint64_t> mult, order, offset, divA, negA, divB, negB;
-	std::vector<double> invDownA, invNearA, invDownB, invNearB;
+	std::vector<double> invDownA, invNearA, invDownB, invNearB, divDA, divDB, offBias;
 	std::vector<Modulus> mod;
 
 	// Any divisors >= 2 (primes in practice); offsets may be empty (all zero).

@@ -33,31 +33,26 @@ inline Split split(__m256i u)
 	return s;
 }
 
-/* u mod d for u / d < 2^50 (see kernel.hpp); the result as an integer vector. */
-inline __m256i reduce(const Split &s, __m256d invNear, __m256d div)
+/* u mod d for u / d < 2^50 (see kernel.hpp), as an exact double in [0, d). */
+inline __m256d reduce(const Split &s, __m256d invNear, __m256d div)
 {
 	__m256d q = _mm256_round_pd(_mm256_mul_pd(s.sum, invNear), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 	__m256d r = _mm256_add_pd(_mm256_fnmadd_pd(q, div, s.hi), s.lo);
-	r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_LT_OQ), div));
-	r = _mm256_sub_pd(r, _mm256_and_pd(_mm256_cmp_pd(r, div, _CMP_GE_OQ), div));
-	/* r is an integer in [0, d) < 2^52: adding 2^52 leaves it in the mantissa. */
-	return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(r, _mm256_set1_pd(0x1p52))),
+	/* r in [-d, 2d): blendv selects on the sign bit. */
+	r = _mm256_blendv_pd(r, _mm256_add_pd(r, div), r);
+	__m256d t = _mm256_sub_pd(r, div);
+	return _mm256_blendv_pd(t, r, t);
+}
+
+/* Integer-valued double v + bias with v + bias in [2^52, 2^53): the integer v + bias - 2^52. */
+inline __m256i toInt(__m256d v, __m256d bias)
+{
+	return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, bias)),
 				_mm256_set1_epi64x(0x4330000000000000LL));
 }
 
-inline __m256d toDouble(__m256i v) // v < 2^52
-{
-	return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(v, _mm256_set1_epi64x(0x4330000000000000LL))),
-			     _mm256_set1_pd(0x1p52));
-}
-
-inline __m256d loadDiv(const uint64_t *p)
-{
-	return toDouble(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
-}
-
 template <bool kUniform, bool kTwoRound, bool kRows>
-void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
+void run(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out)
 {
 	const uint32_t N = L.n;
 	const uint32_t J = L.columns;
@@ -67,7 +62,7 @@ void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
 						    _mm256_setr_epi64x(0, 1, 2, 3));
 
 	for (size_t t = 0; t < count; t++) {
-		const int64_t *p = ids + t;
+		const int64_t *p = ids + t * stride;
 		uint64_t *o = out + t * J;
 		uint64_t mix[kMaxOrder] = {};
 		uint64_t acc = static_cast<uint64_t>(p[0]) * L.mult[0];
@@ -97,13 +92,12 @@ void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
 				__m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(L.order + col));
 				s = split(_mm256_i64gather_epi64(reinterpret_cast<const long long *>(mix), idx, 8));
 			}
-			__m256i r = reduce(s, _mm256_loadu_pd(L.invNearA + col), loadDiv(L.divA + col));
+			__m256d rd = reduce(s, _mm256_loadu_pd(L.invNearA + col), _mm256_loadu_pd(L.divDA + col));
 			if constexpr (kTwoRound) {
-				Split s2{ _mm256_setzero_pd(), toDouble(r), toDouble(r) };
-				r = reduce(s2, _mm256_loadu_pd(L.invNearB + col), loadDiv(L.divB + col));
+				Split s2{ _mm256_setzero_pd(), rd, rd };
+				rd = reduce(s2, _mm256_loadu_pd(L.invNearB + col), _mm256_loadu_pd(L.divDB + col));
 			}
-			if constexpr (kRows)
-				r = _mm256_add_epi64(r, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(L.offset + col)));
+			__m256i r = toInt(rd, kRows ? _mm256_loadu_pd(L.offBias + col) : _mm256_set1_pd(0x1p52));
 			if (c + 1 < chunks || !tail)
 				_mm256_storeu_si256(reinterpret_cast<__m256i *>(o + col), r);
 			else
@@ -113,27 +107,29 @@ void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
 }
 
 template <bool kUniform, bool kTwoRound>
-void pickRows(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void pickRows(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+	      bool rowIds)
 {
 	if (rowIds)
-		run<kUniform, kTwoRound, true>(L, ids, count, out);
+		run<kUniform, kTwoRound, true>(L, ids, stride, count, out);
 	else
-		run<kUniform, kTwoRound, false>(L, ids, count, out);
+		run<kUniform, kTwoRound, false>(L, ids, stride, count, out);
 }
 
 } // namespace
 
-void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+	      bool rowIds)
 {
 	const bool uniform = L.heads % kWidth == 0;
 	if (uniform && !L.twoRound)
-		pickRows<true, false>(L, ids, count, out, rowIds);
+		pickRows<true, false>(L, ids, stride, count, out, rowIds);
 	else if (uniform)
-		pickRows<true, true>(L, ids, count, out, rowIds);
+		pickRows<true, true>(L, ids, stride, count, out, rowIds);
 	else if (!L.twoRound)
-		pickRows<false, false>(L, ids, count, out, rowIds);
+		pickRows<false, false>(L, ids, stride, count, out, rowIds);
 	else
-		pickRows<false, true>(L, ids, count, out, rowIds);
+		pickRows<false, true>(L, ids, stride, count, out, rowIds);
 }
 
 } // namespace engrampool::hashing::detail

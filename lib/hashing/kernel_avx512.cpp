@@ -16,63 +16,112 @@ namespace {
 
 constexpr int kRz = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
 
-/* u mod d for u / d < 2^50 (see kernel.hpp for why one correction suffices). */
-inline __m512i reduce(__m512i u, __m512d invDown, __m512i div, __m512i neg, __m512i mask52)
+/* The constants of one vector of 8 columns for one reduction round. */
+struct Round {
+	__m512d invDown;
+	__m512i div, neg;
+};
+
+inline Round loadRound(const double *inv, const uint64_t *div, const uint64_t *neg, uint32_t col)
 {
-	__m512d x = _mm512_cvt_roundepu64_pd(u, kRz);
-	x = _mm512_mul_round_pd(x, invDown, kRz);
-	__m512i q = _mm512_cvttpd_epu64(x);
-	__m512i r = _mm512_and_si512(_mm512_madd52lo_epu64(u, q, neg), mask52);
-	return _mm512_min_epu64(r, _mm512_sub_epi64(r, div));
+	return { _mm512_loadu_pd(inv + col), _mm512_loadu_si512(div + col), _mm512_loadu_si512(neg + col) };
 }
 
-template <bool kUniform, bool kTwoRound, bool kRows>
-void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
+/*
+ * u mod d for u / d < 2^50 (see kernel.hpp for why one correction suffices).
+ * One FMA rounded toward zero gives 2^52 + floor(x * inv) exactly (the sum lies
+ * in [2^52, 2^53) where the spacing is 1); its low 52 bits are q', which is all
+ * IFMA reads, so no float-to-integer conversion is needed.
+ */
+inline __m512i reduce(__m512i u, const Round &k, __m512i mask52)
 {
-	const uint32_t N = L.n;
+	const __m512d two52 = _mm512_set1_pd(0x1p52);
+	__m512d x = _mm512_cvt_roundepu64_pd(u, kRz);
+	__m512i q = _mm512_castpd_si512(_mm512_fmadd_round_pd(x, k.invDown, two52, kRz));
+	__m512i r = _mm512_and_si512(_mm512_madd52lo_epu64(u, q, k.neg), mask52);
+	return _mm512_min_epu64(r, _mm512_sub_epi64(r, k.div));
+}
+
+/* The XOR mixes of one token; false when one is negative as int64 (scalar path). */
+template <uint32_t kN>
+inline bool mixes(const KernelLayer &L, const int64_t *p, uint64_t *mix, uint32_t n)
+{
+	const uint32_t N = kN ? kN : n;
+	uint64_t acc = static_cast<uint64_t>(p[0]) * L.mult[0];
+	uint64_t sign = 0;
+	for (uint32_t k = 1; k < N; k++) {
+		acc ^= static_cast<uint64_t>(p[-static_cast<ptrdiff_t>(k)]) * L.mult[k];
+		mix[k - 1] = acc;
+		sign |= acc;
+	}
+	return static_cast<int64_t>(sign) >= 0;
+}
+
+/*
+ * Heads a multiple of 8: each vector holds one order, so the mix is a broadcast.
+ * N and the vectors per order are compile-time so the constants stay in registers.
+ */
+template <uint32_t kN, uint32_t kPerOrder, bool kTwoRound, bool kRows>
+void runUniform(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out)
+{
+	constexpr uint32_t kChunks = (kN - 1) * kPerOrder;
+	constexpr uint32_t J = kChunks * kLanes;
+	const __m512i mask52 = _mm512_set1_epi64((int64_t(1) << 52) - 1);
+	Round a[kChunks], b[kTwoRound ? kChunks : 1];
+	__m512i off[kRows ? kChunks : 1];
+	for (uint32_t c = 0; c < kChunks; c++) {
+		a[c] = loadRound(L.invDownA, L.divA, L.negA, c * kLanes);
+		if constexpr (kTwoRound)
+			b[c] = loadRound(L.invDownB, L.divB, L.negB, c * kLanes);
+		if constexpr (kRows)
+			off[c] = _mm512_loadu_si512(L.offset + c * kLanes);
+	}
+
+	for (size_t t = 0; t < count; t++) {
+		const int64_t *p = ids + t * stride;
+		uint64_t *o = out + t * J;
+		uint64_t mix[kN - 1];
+		if (!mixes<kN>(L, p, mix, kN)) [[unlikely]] {
+			hashTokenScalar(L, p, o, kRows);
+			continue;
+		}
+		for (uint32_t c = 0; c < kChunks; c++) {
+			__m512i u = _mm512_set1_epi64(static_cast<int64_t>(mix[c / kPerOrder]));
+			__m512i r = reduce(u, a[c], mask52);
+			if constexpr (kTwoRound)
+				r = reduce(r, b[c], mask52);
+			if constexpr (kRows)
+				r = _mm512_add_epi64(r, off[c]);
+			_mm512_storeu_si512(o + c * kLanes, r);
+		}
+	}
+}
+
+/* Any head count: columns pick their order's mix with a permute; masked tail. */
+template <bool kTwoRound, bool kRows>
+void runGeneric(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out)
+{
 	const uint32_t J = L.columns;
 	const uint32_t chunks = (J + kLanes - 1) / kLanes;
 	const __mmask8 tailMask = (J % kLanes) ? static_cast<__mmask8>((1u << (J % kLanes)) - 1) : 0xff;
 	const __m512i mask52 = _mm512_set1_epi64((int64_t(1) << 52) - 1);
 
 	for (size_t t = 0; t < count; t++) {
-		const int64_t *p = ids + t;
+		const int64_t *p = ids + t * stride;
 		uint64_t *o = out + t * J;
 		alignas(64) uint64_t mix[2 * kLanes] = {};
-		uint64_t acc = static_cast<uint64_t>(p[0]) * L.mult[0];
-		uint64_t sign = 0;
-		for (uint32_t k = 1; k < N; k++) {
-			acc ^= static_cast<uint64_t>(p[-static_cast<ptrdiff_t>(k)]) * L.mult[k];
-			mix[k - 1] = acc;
-			sign |= acc;
-		}
-		if (static_cast<int64_t>(sign) < 0) [[unlikely]] {
+		if (!mixes<0>(L, p, mix, L.n)) [[unlikely]] {
 			hashTokenScalar(L, p, o, kRows);
 			continue;
 		}
-
-		__m512i mixLo, mixHi;
-		if constexpr (!kUniform) {
-			mixLo = _mm512_load_si512(mix);
-			mixHi = _mm512_load_si512(mix + kLanes);
-		}
-
+		const __m512i mixLo = _mm512_load_si512(mix);
+		const __m512i mixHi = _mm512_load_si512(mix + kLanes);
 		for (uint32_t c = 0; c < chunks; c++) {
 			const uint32_t col = c * kLanes;
-			__m512i u;
-			if constexpr (kUniform) {
-				u = _mm512_set1_epi64(static_cast<int64_t>(mix[col / L.heads]));
-			} else {
-				__m512i idx = _mm512_loadu_si512(L.order + col);
-				u = _mm512_permutex2var_epi64(mixLo, idx, mixHi);
-			}
-			__m512i r = reduce(u, _mm512_loadu_pd(L.invDownA + col),
-					   _mm512_loadu_si512(L.divA + col),
-					   _mm512_loadu_si512(L.negA + col), mask52);
+			__m512i u = _mm512_permutex2var_epi64(mixLo, _mm512_loadu_si512(L.order + col), mixHi);
+			__m512i r = reduce(u, loadRound(L.invDownA, L.divA, L.negA, col), mask52);
 			if constexpr (kTwoRound)
-				r = reduce(r, _mm512_loadu_pd(L.invDownB + col),
-					   _mm512_loadu_si512(L.divB + col),
-					   _mm512_loadu_si512(L.negB + col), mask52);
+				r = reduce(r, loadRound(L.invDownB, L.divB, L.negB, col), mask52);
 			if constexpr (kRows)
 				r = _mm512_add_epi64(r, _mm512_loadu_si512(L.offset + col));
 			if (c + 1 < chunks)
@@ -83,29 +132,62 @@ void run(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out)
 	}
 }
 
-template <bool kUniform, bool kTwoRound>
-void pickRows(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+using RunFn = void (*)(const KernelLayer &, const int64_t *, size_t, size_t, uint64_t *);
+
+template <uint32_t kN, uint32_t kPerOrder>
+RunFn pickUniform(bool twoRound, bool rows)
 {
-	if (rowIds)
-		run<kUniform, kTwoRound, true>(L, ids, count, out);
-	else
-		run<kUniform, kTwoRound, false>(L, ids, count, out);
+	if (twoRound)
+		return rows ? runUniform<kN, kPerOrder, true, true> : runUniform<kN, kPerOrder, true, false>;
+	return rows ? runUniform<kN, kPerOrder, false, true> : runUniform<kN, kPerOrder, false, false>;
+}
+
+template <uint32_t kN>
+RunFn pickPerOrder(uint32_t perOrder, bool twoRound, bool rows)
+{
+	switch (perOrder) {
+	case 1:
+		return pickUniform<kN, 1>(twoRound, rows);
+	case 2:
+		return pickUniform<kN, 2>(twoRound, rows);
+	default:
+		return nullptr;
+	}
+}
+
+RunFn pick(const KernelLayer &L, bool rows)
+{
+	if (L.heads % kLanes == 0) {
+		const uint32_t perOrder = L.heads / kLanes;
+		RunFn fn = nullptr;
+		switch (L.n) {
+		case 2:
+			fn = pickPerOrder<2>(perOrder, L.twoRound, rows);
+			break;
+		case 3:
+			fn = pickPerOrder<3>(perOrder, L.twoRound, rows);
+			break;
+		case 4:
+			fn = pickPerOrder<4>(perOrder, L.twoRound, rows);
+			break;
+		case 5:
+			fn = pickPerOrder<5>(perOrder, L.twoRound, rows);
+			break;
+		}
+		if (fn)
+			return fn;
+	}
+	if (L.twoRound)
+		return rows ? runGeneric<true, true> : runGeneric<true, false>;
+	return rows ? runGeneric<false, true> : runGeneric<false, false>;
 }
 
 } // namespace
 
-void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+		bool rowIds)
 {
-	/* Uniform: every vector of 8 columns lies within one order. */
-	const bool uniform = L.heads % kLanes == 0;
-	if (uniform && !L.twoRound)
-		pickRows<true, false>(L, ids, count, out, rowIds);
-	else if (uniform)
-		pickRows<true, true>(L, ids, count, out, rowIds);
-	else if (!L.twoRound)
-		pickRows<false, false>(L, ids, count, out, rowIds);
-	else
-		pickRows<false, true>(L, ids, count, out, rowIds);
+	pick(L, rowIds)(L, ids, stride, count, out);
 }
 
 } // namespace engrampool::hashing::detail

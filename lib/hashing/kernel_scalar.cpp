@@ -41,18 +41,22 @@ LayerTables LayerTables::build(const std::vector<uint64_t> &mult, const std::vec
 		const uint64_t ps = p < kSimdMaxDivisor ? p : kSingleRoundMin;
 		t.order.push_back(j / heads);
 		t.offset.push_back(offsets.empty() ? 0 : offsets[j]);
+		t.offBias.push_back(0x1p52 + static_cast<double>(t.offset.back()));
 		t.divA.push_back(as);
 		t.negA.push_back((uint64_t(1) << 52) - as);
 		t.invDownA.push_back(inverseDown(as));
 		t.invNearA.push_back(1.0 / static_cast<double>(as));
+		t.divDA.push_back(static_cast<double>(as));
 		t.divB.push_back(ps);
 		t.negB.push_back((uint64_t(1) << 52) - ps);
 		t.invDownB.push_back(inverseDown(ps));
 		t.invNearB.push_back(1.0 / static_cast<double>(ps));
+		t.divDB.push_back(static_cast<double>(ps));
 		if (c < J) {
 			t.mod.emplace_back(p);
 			t.twoRound |= p < kSingleRoundMin;
-			t.simdOk &= p < kSimdMaxDivisor;
+			/* Row ids must stay exact in a double (AVX2 adds the offset there). */
+			t.simdOk &= p < kSimdMaxDivisor && t.offset.back() + p < (uint64_t(1) << 52);
 		}
 	}
 	return t;
@@ -77,13 +81,17 @@ KernelLayer LayerTables::view() const
 	k.invDownB = invDownB.data();
 	k.invNearB = invNearB.data();
 	k.negB = negB.data();
+	k.divDA = divDA.data();
+	k.divDB = divDB.data();
+	k.offBias = offBias.data();
 	return k;
 }
 
-void hashScalar(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void hashScalar(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+		bool rowIds)
 {
 	for (size_t t = 0; t < count; t++)
-		hashTokenScalar(L, ids + t, out + t * L.columns, rowIds);
+		hashTokenScalar(L, ids + t * stride, out + t * L.columns, rowIds);
 }
 
 bool cpuHasAvx2()
@@ -106,14 +114,16 @@ bool cpuHasAvx512()
 }
 
 #if !defined(__x86_64__)
-void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void hashAvx2(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+	      bool rowIds)
 {
-	hashScalar(L, ids, count, out, rowIds);
+	hashScalar(L, ids, stride, count, out, rowIds);
 }
 
-void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t count, uint64_t *out, bool rowIds)
+void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t stride, size_t count, uint64_t *out,
+		bool rowIds)
 {
-	hashScalar(L, ids, count, out, rowIds);
+	hashScalar(L, ids, stride, count, out, rowIds);
 }
 #endif
 

@@ -114,7 +114,7 @@ TEST(HashModulus, KernelsExactOnEdgeValues)
 			const size_t n = ids.size() - 1;
 			for (auto &[kind, fn] : fns) {
 				std::vector<uint64_t> out(n * heads + 8, 0xdeadbeef);
-				fn(k, ids.data() + 1, n, out.data(), false);
+				fn(k, ids.data() + 1, 1, n, out.data(), false);
 				for (size_t i = 0; i < n; i++)
 					for (uint32_t j = 0; j < heads; j++) {
 						const uint64_t x = static_cast<uint64_t>(ids[i + 1]);
@@ -142,7 +142,7 @@ TEST(HashModulus, KernelsNegativeMixesUseFloorModulo)
 		    (fn == detail::hashAvx512 && !kernelSupported(Kernel::Avx512)))
 			continue;
 		std::vector<uint64_t> out(n * 8);
-		fn(k, ids.data() + 1, n, out.data(), false);
+		fn(k, ids.data() + 1, 1, n, out.data(), false);
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < 8; j++) {
 				__int128 r = static_cast<__int128>(ids[i + 1]) % static_cast<__int128>(t.mod[j].divisor());
