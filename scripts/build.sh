@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# build.sh - install dependencies (setup.sh), configure and build. Usage: scripts/build.sh [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${1:-build}
+"$here/scripts/setup.sh" "$builddir"
+cd "$here"
+ninja -C "$builddir" >/dev/null
+echo "build: $builddir ready ($(nproc) cores)" >&2
