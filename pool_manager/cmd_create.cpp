@@ -62,6 +62,9 @@ int runCreate(const CreateArgs &a)
 		}
 		if (exists)
 			return fail(a.uri + " already holds a pool; use --force to format it again (destroys its tables)");
+		struct stat st;
+		if (uri->kind == RegionKind::File && stat(uri->path.c_str(), &st) == 0 && st.st_size > 0)
+			return fail(uri->path + " exists and is not an engrampool pool; use --force to overwrite it");
 	}
 	if (uri->kind == RegionKind::Emul && a.force) {
 		auto d = Region::destroy(*uri);
