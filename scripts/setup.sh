@@ -16,7 +16,7 @@ pkgs=(
   libhwloc-dev hwloc
   libgtest-dev libgmock-dev
   libbenchmark-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcli11-dev
   libxxhash-dev
   python3 python3-numpy
 )
