@@ -43,8 +43,10 @@ fi
 
 cd "$here"
 if [ -f "$builddir/build.ninja" ]; then
-  meson setup --reconfigure "$builddir" "$@" >/dev/null
+  out=$(meson setup --reconfigure "$builddir" "$@" 2>&1) || { echo "$out" >&2; exit 1; }
 else
-  meson setup "$builddir" --buildtype=release "$@" >/dev/null
+  out=$(meson setup "$builddir" --buildtype=release "$@" 2>&1) || { echo "$out" >&2; exit 1; }
 fi
+# Show what the build found (the summary() block).
+echo "$out" | sed -n '/^engrampool /,$p' | grep -v '^Found ninja' >&2 || true
 echo "setup: configured $builddir" >&2
