@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// cmd_hash.cpp - `engrampool hash`: Engram hash ids and row ids of token sequences.
+#include <fstream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "hashing/hasher.hpp"
+
+namespace engrampool::cli {
+
+namespace {
+
+using namespace engrampool::hashing;
+
+struct HashArgs {
+	std::string model;
+	std::string tokens;
+	std::string tokensFile;
+	std::string kernel = "auto";
+	bool json = false;
+};
+
+// [[ids...], ...] (ragged) or one flat [ids...] as a single sequence.
+Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what)
+{
+	nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+	if (j.is_discarded() || !j.is_array())
+		return errorf(-EINVAL, "%s: expected a JSON array of token id arrays", what.c_str());
+	if (!j.empty() && !j[0].is_array())
+		j = nlohmann::json::array({ j });
+	std::vector<std::vector<int64_t>> seqs;
+	for (size_t b = 0; b < j.size(); b++) {
+		if (!j[b].is_array())
+			return errorf(-EINVAL, "%s: sequence %zu is not an array", what.c_str(), b);
+		std::vector<int64_t> s;
+		for (size_t t = 0; t < j[b].size(); t++) {
+			if (!j[b][t].is_number_integer())
+				return errorf(-EINVAL, "%s: sequence %zu, token %zu is not an integer", what.c_str(), b, t);
+			s.push_back(j[b][t].get<int64_t>());
+		}
+		seqs.push_back(std::move(s));
+	}
+	return seqs;
+}
+
+Result<Kernel> parseKernel(const std::string &s)
+{
+	for (Kernel k : { Kernel::Auto, Kernel::Scalar, Kernel::Avx2, Kernel::Avx512 })
+		if (s == kernelName(k))
+			return k;
+	return errorf(-EINVAL, "--kernel: unknown kernel '%s' (auto, scalar, avx2, avx512)", s.c_str());
+}
+
+int runHash(const HashArgs &a)
+{
+	if (a.tokens.empty() == a.tokensFile.empty())
+		return fail("give exactly one of --tokens and --tokens-file");
+	std::string text = a.tokens;
+	std::string what = "--tokens";
+	if (!a.tokensFile.empty()) {
+		std::ifstream f(a.tokensFile);
+		if (!f)
+			return fail(errnoError(errno, "open " + a.tokensFile));
+		std::stringstream ss;
+		ss << f.rdbuf();
+		text = ss.str();
+		what = a.tokensFile;
+	}
+	auto seqs = parseTokens(text, what);
+	if (!seqs)
+		return fail(seqs.status());
+	auto kernel = parseKernel(a.kernel);
+	if (!kernel)
+		return fail(kernel.status());
+
+	auto cfg = loadModelFile(a.model);
+	if (!cfg)
+		return fail(cfg.status());
+	auto layout = ModelLayout::create(*cfg);
+	if (!layout)
+		return fail(layout.status());
+	auto hasher = EngramHasher::create(*layout, *kernel);
+	if (!hasher)
+		return fail(hasher.status());
+
+	std::vector<int64_t> tokens;
+	std::vector<uint64_t> offsets{ 0 };
+	for (const auto &s : *seqs) {
+		tokens.insert(tokens.end(), s.begin(), s.end());
+		offsets.push_back(tokens.size());
+	}
+	std::vector<uint64_t> hashes(hasher->outputSize(tokens.size()));
+	std::vector<uint64_t> rows(hashes.size());
+	Status st = hasher->hashBatch(tokens, offsets, hashes, HashOutput::HashIds);
+	if (st)
+		st = hasher->hashBatch(tokens, offsets, rows, HashOutput::RowIds);
+	if (!st)
+		return fail(st);
+
+	const size_t T = tokens.size();
+	const uint32_t J = hasher->columns();
+	nlohmann::json layers = nlohmann::json::array();
+	for (size_t l = 0; l < layout->layers().size(); l++) {
+		nlohmann::json h = nlohmann::json::array(), r = nlohmann::json::array();
+		for (size_t b = 0; b < seqs->size(); b++) {
+			nlohmann::json hb = nlohmann::json::array(), rb = nlohmann::json::array();
+			for (size_t t = offsets[b]; t < offsets[b + 1]; t++) {
+				const size_t at = (l * T + t) * J;
+				hb.push_back(std::vector<uint64_t>(hashes.begin() + at, hashes.begin() + at + J));
+				rb.push_back(std::vector<uint64_t>(rows.begin() + at, rows.begin() + at + J));
+			}
+			h.push_back(std::move(hb));
+			r.push_back(std::move(rb));
+		}
+		layers.push_back({ { "layer_id", layout->layers()[l].layerId },
+				   { "hash_ids", std::move(h) },
+				   { "row_ids", std::move(r) } });
+	}
+	if (a.json) {
+		printJson({ { "layers", std::move(layers) } });
+		return 0;
+	}
+
+	printf("model %s (fingerprint %s), %u ids per token per layer, kernel %s\n", cfg->name.c_str(),
+	       fingerprintHex(layout->fingerprint()).c_str(), J, kernelName(hasher->kernel()));
+	for (const auto &L : layers) {
+		printf("layer %u\n", L["layer_id"].get<uint32_t>());
+		for (size_t b = 0; b < L["row_ids"].size(); b++)
+			for (size_t t = 0; t < L["row_ids"][b].size(); t++)
+				printf("  seq %zu token %zu (id %lld): rows %s\n", b, t,
+				       static_cast<long long>((*seqs)[b][t]), L["row_ids"][b][t].dump().c_str());
+	}
+	return 0;
+}
+
+} // namespace
+
+void addHashCommand(CLI::App &root, Runner &runner)
+{
+	auto a = std::make_shared<HashArgs>();
+	CLI::App *sub = root.add_subcommand("hash", "Engram hash ids and row ids of token sequences");
+	sub->add_option("--model", a->model, "Model file (MODEL.json)")->required();
+	sub->add_option("--tokens", a->tokens, "Token ids as JSON, e.g. '[[1,2,3],[4,5]]' (ragged allowed)");
+	sub->add_option("--tokens-file", a->tokensFile, "File holding the same JSON");
+	sub->add_option("--kernel", a->kernel, "Hash kernel: auto, scalar, avx2, avx512")->capture_default_str();
+	addJsonFlag(sub, a->json);
+	runner.on(sub, [a] { return runHash(*a); });
+}
+
+} // namespace engrampool::cli
