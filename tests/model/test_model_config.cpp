@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+// test_model_config.cpp - MODEL.json parsing: every invalid field is named; fingerprints.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/model_config.hpp"
+#include "test_util.hpp"
+
+using namespace engrampool;
+using nlohmann::json;
+
+namespace {
+
+json baseModel()
+{
+	return json::parse(R"({"name":"m","tokenizer_vocab_size":1000,"engram_vocab_size":[5000,7000],
+		"max_ngram_size":3,"n_embed_per_ngram":64,"n_head_per_ngram":4,"layer_ids":[1,15],"pad_id":2,"seed":0})");
+}
+
+// Write a 1-D .npy array with the given descr and raw element bytes.
+void writeNpy(const std::string &path, const std::string &descr, const void *data, size_t n, size_t item)
+{
+	std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
+	size_t total = 10 + dict.size() + 1;
+	size_t pad = (64 - total % 64) % 64;
+	dict += std::string(pad, ' ') + "\n";
+	std::ofstream f(path, std::ios::binary);
+	f.write("\x93NUMPY\x01\x00", 8);
+	uint16_t hl = (uint16_t)dict.size();
+	f.write(reinterpret_cast<const char *>(&hl), 2);
+	f << dict;
+	f.write(static_cast<const char *>(data), (std::streamsize)(n * item));
+}
+
+void expectFieldError(const json &j, const std::string &field, const std::string &dir = "")
+{
+	auto r = parseModelJson(j.dump(), dir);
+	ASSERT_FALSE(r.isOk()) << "accepted: " << j.dump();
+	EXPECT_EQ(r.code(), EP_E_MODEL);
+	EXPECT_NE(r.status().message().find("'" + field + "'"), std::string::npos) << r.status().message();
+}
+
+} // namespace
+
+TEST(ModelConfig, ParsesReferenceFields)
+{
+	auto r = parseModelJson(baseModel().dump(), "");
+	ASSERT_TRUE(r.isOk()) << r.status().message();
+	EXPECT_EQ(r->name, "m");
+	EXPECT_EQ(r->orders(), 2u);
+	EXPECT_EQ(r->headDim(), 16u);
+	EXPECT_EQ(r->compressedVocabSize, 1000u);
+	EXPECT_EQ(r->rowFormat.rowBytes(), 64u);
+	EXPECT_EQ(r->compressedPadId(), 2);
+	// A single engram_vocab_size applies to every order.
+	json j = baseModel();
+	j["engram_vocab_size"] = 646400;
+	auto r2 = parseModelJson(j.dump(), "");
+	ASSERT_TRUE(r2.isOk());
+	EXPECT_EQ(r2->engramVocabSize, (std::vector<uint64_t>{646400, 646400}));
+}
+
+TEST(ModelConfig, NamesEachBadField)
+{
+	for (const char *f : {"max_ngram_size", "n_embed_per_ngram", "n_head_per_ngram", "layer_ids", "pad_id", "seed",
+			      "tokenizer_vocab_size", "engram_vocab_size"}) {
+		json j = baseModel();
+		j.erase(f);
+		expectFieldError(j, f);
+	}
+	json j = baseModel();
+	j["n_head_per_ngram"] = 5; // 64 % 5 != 0
+	expectFieldError(j, "n_embed_per_ngram");
+	j = baseModel();
+	j["layer_ids"] = json::array();
+	expectFieldError(j, "layer_ids");
+	j = baseModel();
+	j["layer_ids"] = {1, 1};
+	expectFieldError(j, "layer_ids");
+	j = baseModel();
+	j["engram_vocab_size"] = {5000};
+	expectFieldError(j, "engram_vocab_size");
+	j = baseModel();
+	j["max_ngram_size"] = "3";
+	expectFieldError(j, "max_ngram_size");
+	j = baseModel();
+	j["pad_id"] = 1000;
+	expectFieldError(j, "pad_id");
+	j = baseModel();
+	j["dtype"] = "int4";
+	expectFieldError(j, "dtype");
+	j = baseModel();
+	j["scale"] = {{"dtype", "e8m0"}, {"block", 5}}; // 16 values not divisible by 5
+	auto r = parseModelJson(j.dump(), "");
+	EXPECT_FALSE(r.isOk());
+	j = baseModel();
+	j["out_of_vocab"] = "wrap";
+	expectFieldError(j, "out_of_vocab");
+	EXPECT_EQ(parseModelJson("{not json", "").code(), EP_E_MODEL);
+	EXPECT_EQ(parseModelJson("[1,2]", "").code(), EP_E_MODEL);
+}
+
+TEST(ModelConfig, VocabMapIsCheckedAndFingerprinted)
+{
+	eptest::TempDir dir;
+	std::vector<int64_t> map(1000);
+	for (size_t i = 0; i < map.size(); i++)
+		map[i] = (int64_t)(i / 2); // 500 compressed ids
+	writeNpy(dir.file("map.npy"), "<i8", map.data(), map.size(), 8);
+	json j = baseModel();
+	j["vocab_map"] = "map.npy";
+	auto r = parseModelJson(j.dump(), dir.path());
+	ASSERT_TRUE(r.isOk()) << r.status().message();
+	EXPECT_EQ(r->compressedVocabSize, 500u);
+	EXPECT_EQ(r->compressedPadId(), 1);
+	uint64_t fp1 = modelFingerprint(*r);
+
+	// Same config, one entry different: a different tokenizer revision.
+	map[999] = 0;
+	writeNpy(dir.file("map2.npy"), "<i8", map.data(), map.size(), 8);
+	j["vocab_map"] = "map2.npy";
+	auto r2 = parseModelJson(j.dump(), dir.path());
+	ASSERT_TRUE(r2.isOk()) << r2.status().message();
+	EXPECT_NE(modelFingerprint(*r2), fp1);
+
+	// Wrong length.
+	writeNpy(dir.file("short.npy"), "<i8", map.data(), 999, 8);
+	j["vocab_map"] = "short.npy";
+	expectFieldError(j, "vocab_map", dir.path());
+	// Wrong dtype.
+	std::vector<float> fl(1000, 1.0f);
+	writeNpy(dir.file("float.npy"), "<f4", fl.data(), fl.size(), 4);
+	j["vocab_map"] = "float.npy";
+	expectFieldError(j, "vocab_map", dir.path());
+	// Missing file.
+	j["vocab_map"] = "nope.npy";
+	expectFieldError(j, "vocab_map", dir.path());
+	// Not dense: ids 0 and 7 only.
+	std::vector<int64_t> sparse(1000, 0);
+	sparse[5] = 7;
+	writeNpy(dir.file("sparse.npy"), "<i8", sparse.data(), sparse.size(), 8);
+	j["vocab_map"] = "sparse.npy";
+	expectFieldError(j, "vocab_map", dir.path());
+}
+
+TEST(ModelConfig, FingerprintCoversRowIdAndRowByteFields)
+{
+	auto base = parseModelJson(baseModel().dump(), "");
+	ASSERT_TRUE(base.isOk());
+	uint64_t fp = modelFingerprint(*base);
+	EXPECT_EQ(fp, modelFingerprint(*parseModelJson(baseModel().dump(), "")));
+	std::vector<std::pair<std::string, json>> changes = {
+		{"seed", 1}, {"pad_id", 3}, {"layer_ids", {15, 1}}, {"engram_vocab_size", {5000, 7001}},
+		{"n_head_per_ngram", 8}, {"tokenizer_vocab_size", 1001}, {"dtype", "bf16"}, {"out_of_vocab", "clip"}};
+	for (auto &[k, v] : changes) {
+		json j = baseModel();
+		j[k] = v;
+		auto r = parseModelJson(j.dump(), "");
+		ASSERT_TRUE(r.isOk()) << k << ": " << r.status().message();
+		EXPECT_NE(modelFingerprint(*r), fp) << "fingerprint ignores " << k;
+	}
+	// The name is not part of the fingerprint.
+	json j = baseModel();
+	j["name"] = "other";
+	EXPECT_EQ(modelFingerprint(*parseModelJson(j.dump(), "")), fp);
+}
