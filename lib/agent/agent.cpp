@@ -1,0 +1,824 @@
+// SPDX-License-Identifier: Apache-2.0
+// agent.cpp - HostAgent: tickets, sequences, the pipeline thread and the heartbeat.
+#include "agent/agent.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <immintrin.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/metrics.hpp"
+#include "device/cuda.hpp"
+#include "topology/topology.hpp"
+#include "util/units.hpp"
+
+namespace engrampool {
+
+namespace {
+
+size_t pow2AtLeast(size_t n)
+{
+	size_t p = 16;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x7fb5d329728ea185ull;
+	x ^= x >> 27;
+	x *= 0x81dadef4bc2dd44dull;
+	return x ^ (x >> 33);
+}
+
+enum TicketState : uint32_t { kFree = 0, kQueued = 1, kDone = 2 };
+
+} // namespace
+
+// The tables of one committed generation, as this agent reads them.
+struct HostAgent::View {
+	uint64_t generation = 0;
+	struct Layer {
+		const uint8_t *data = nullptr;
+		uint64_t rows = 0;
+		uint32_t stride = 0;
+		std::string name;
+	};
+	std::vector<Layer> layers;
+};
+
+struct HostAgent::Ticket {
+	std::atomic<uint64_t> id{0};
+	std::atomic<uint32_t> state{kFree};
+	std::atomic<uint32_t> layersDone{0};
+	std::atomic<int> error{0};
+	std::atomic<uint64_t> pinnedGen{0};
+	std::shared_ptr<const View> view;
+	uint32_t slot = 0;
+	uint32_t tokens = 0;
+	uint64_t startNs = 0;
+	std::vector<int64_t> tokenBuf;
+	std::vector<uint64_t> seqOffsets;
+	std::vector<uint64_t> rowIds;     // [layer][token][column]
+	std::vector<uint64_t> missRows;   // rows to gather for the layer in flight
+};
+
+// Live sequences: seqId -> streaming state, fixed capacity, no allocation per step.
+struct HostAgent::SeqTable {
+	std::vector<uint64_t> keys;       // seqId + 1 (0 = empty)
+	std::vector<uint32_t> vals;
+	size_t mask = 0;
+	std::vector<hashing::StreamState> states;
+	std::vector<uint32_t> freeList;
+	// Per-prefetch scratch.
+	std::vector<hashing::StreamState> scratch;
+	std::vector<int64_t> where;       // state index, -1 = new
+	std::vector<uint64_t> seenKeys;   // duplicate check, stamped
+	std::vector<uint32_t> seenStamp;
+	uint32_t stamp = 0;
+
+	explicit SeqTable(size_t capacity, size_t maxEntries)
+	{
+		size_t m = pow2AtLeast(capacity * 2 + 1);
+		keys.assign(m, 0);
+		vals.assign(m, 0);
+		mask = m - 1;
+		states.resize(capacity);
+		for (size_t i = 0; i < capacity; i++)
+			freeList.push_back((uint32_t)(capacity - 1 - i));
+		scratch.resize(maxEntries);
+		where.resize(maxEntries);
+		size_t s = pow2AtLeast(maxEntries * 2 + 1);
+		seenKeys.assign(s, 0);
+		seenStamp.assign(s, 0);
+	}
+	size_t probe(uint64_t id) const
+	{
+		size_t i = mix64(id) & mask;
+		while (keys[i] != 0 && keys[i] != id + 1)
+			i = (i + 1) & mask;
+		return i;
+	}
+	int64_t find(uint64_t id) const
+	{
+		size_t i = probe(id);
+		return keys[i] ? (int64_t)vals[i] : -1;
+	}
+	uint32_t insert(uint64_t id)
+	{
+		uint32_t s = freeList.back();
+		freeList.pop_back();
+		size_t i = probe(id);
+		keys[i] = id + 1;
+		vals[i] = s;
+		return s;
+	}
+	void erase(uint64_t id)
+	{
+		size_t i = probe(id);
+		if (!keys[i])
+			return;
+		freeList.push_back(vals[i]);
+		// Backward-shift deletion.
+		size_t j = i;
+		for (;;) {
+			keys[i] = 0;
+			for (;;) {
+				j = (j + 1) & mask;
+				if (!keys[j])
+					return;
+				size_t home = mix64(keys[j] - 1) & mask;
+				bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+				if (!between)
+					break;
+			}
+			keys[i] = keys[j];
+			vals[i] = vals[j];
+			i = j;
+		}
+	}
+	// True when id was already seen in this prefetch.
+	bool seen(uint64_t id)
+	{
+		size_t m = seenKeys.size() - 1;
+		size_t i = mix64(id) & m;
+		while (seenStamp[i] == stamp) {
+			if (seenKeys[i] == id)
+				return true;
+			i = (i + 1) & m;
+		}
+		seenStamp[i] = stamp;
+		seenKeys[i] = id;
+		return false;
+	}
+};
+
+// Dedup map of one layer: row id -> index value, cleared by bumping a stamp.
+namespace {
+struct DedupMap {
+	std::vector<uint64_t> keys;
+	std::vector<uint32_t> vals;
+	std::vector<uint32_t> stamps;
+	uint32_t stamp = 0;
+	size_t mask = 0;
+	void init(size_t n)
+	{
+		size_t m = pow2AtLeast(n * 2 + 1);
+		keys.assign(m, 0);
+		vals.assign(m, 0);
+		stamps.assign(m, 0);
+		mask = m - 1;
+	}
+	void reset()
+	{
+		if (++stamp == 0) {
+			std::fill(stamps.begin(), stamps.end(), 0);
+			stamp = 1;
+		}
+	}
+	// Returns a pointer to the value and whether the key was new.
+	uint32_t *lookup(uint64_t key, bool &isNew)
+	{
+		size_t i = mix64(key) & mask;
+		while (stamps[i] == stamp) {
+			if (keys[i] == key) {
+				isNew = false;
+				return &vals[i];
+			}
+			i = (i + 1) & mask;
+		}
+		stamps[i] = stamp;
+		keys[i] = key;
+		isNew = true;
+		return &vals[i];
+	}
+};
+thread_local DedupMap tDedup;
+} // namespace
+
+Result<std::unique_ptr<HostAgent>> HostAgent::create(const AgentConfig &cfg)
+{
+	std::unique_ptr<HostAgent> a(new HostAgent());
+	if (Status s = a->init(cfg); !s)
+		return s;
+	return a;
+}
+
+Status HostAgent::init(const AgentConfig &cfg)
+{
+	cfg_ = cfg;
+	if (cfg.maxBatchTokens == 0 || cfg.maxSequences == 0 || cfg.slots == 0)
+		return makeError(-EINVAL, "agent: max_batch_tokens, max_sequences and slots must be positive");
+	if (cfg.model) {
+		model_ = *cfg.model;
+	} else {
+		auto m = loadModelFile(cfg.modelPath);
+		if (!m)
+			return m.status();
+		model_ = std::move(m.value());
+	}
+	auto layout = hashing::ModelLayout::create(model_);
+	if (!layout)
+		return layout.status();
+	auto hasher = hashing::EngramHasher::create(*layout);
+	if (!hasher)
+		return hasher.status();
+	hasher_ = std::make_unique<hashing::EngramHasher>(std::move(hasher.value()));
+	layerCount_ = model_.layerIds.size();
+	columns_ = hasher_->columns();
+	rowStride_ = model_.rowFormat.rowStride();
+	rowBytes_ = model_.rowFormat.rowBytes();
+	if (cfg_.tables.empty())
+		for (auto l : model_.layerIds)
+			cfg_.tables.push_back(defaultTableName(model_.name, l));
+	if (cfg_.tables.size() != layerCount_)
+		return errorf(-EINVAL, "agent: %zu table names given for %zu Engram layers", cfg_.tables.size(), layerCount_);
+
+	OpenOptions oo; // read-only: agents never write catalog or data
+	auto pool = Pool::open(cfg.poolUri, oo);
+	if (!pool)
+		return pool.status();
+	pool_ = std::move(pool.value());
+	auto gen = pool_->committedGeneration();
+	if (!gen)
+		return gen.status();
+	auto view = buildView(*gen);
+	if (!view)
+		return view.status();
+	view_ = *view;
+	viewGeneration_ = *gen;
+	cacheGeneration_ = *gen;
+
+	// NUMA placement: near the GPU for the cuda device.
+	int node = cfg.numaNode;
+	if (node < 0 && cfg.device == device::Kind::Cuda) {
+		cuda::Probe p = cuda::probe();
+		Topology topo = readTopology();
+		if (p.usable && cfg.cudaDevice < (int)p.devices.size())
+			for (auto &d : topo.devices) {
+				std::string a = d.busId, b = p.devices[cfg.cudaDevice].pciBusId;
+				std::transform(b.begin(), b.end(), b.begin(), ::tolower);
+				if (!b.empty() && (b.find(a) != std::string::npos || a.find(b) != std::string::npos))
+					node = d.numaNode;
+			}
+	}
+
+	device::Options dopt;
+	dopt.kind = cfg.device;
+	dopt.cudaDevice = cfg.cudaDevice;
+	dopt.numaNode = node;
+	auto dev = device::Device::create(dopt);
+	if (!dev)
+		return dev.status();
+	device_ = std::move(dev.value());
+	size_t maxRows = (size_t)cfg.maxBatchTokens * columns_;
+	EP_TRY(device_->allocate(cfg.slots, (uint32_t)layerCount_, maxRows, maxRows, rowStride_));
+	if (cfg.cacheRows) {
+		EP_TRY(device_->allocateCache(cfg.cacheRows, rowStride_));
+		cache_ = std::make_unique<cache::HotRowCache>(cfg.cacheRows, cfg.cacheAdmit);
+		if (!cfg.hotSetFile.empty()) {
+			auto hot = cache::HotRowCache::loadFrequencyFile(cfg.hotSetFile, cfg.cacheRows);
+			if (!hot)
+				return hot.status();
+			for (auto &[layerId, row] : *hot) {
+				int li = hasher_->layout().layerIndex(layerId);
+				if (li < 0)
+					return errorf(-EINVAL, "hot-set file %s names layer %u, not an Engram layer of the model",
+						      cfg.hotSetFile.c_str(), layerId);
+				if (row >= view_->layers[li].rows)
+					return errorf(-ERANGE, "hot-set file %s: row %llu is outside layer %u's table",
+						      cfg.hotSetFile.c_str(), (unsigned long long)row, layerId);
+				cache_->pin((uint32_t)li, row);
+			}
+		}
+	}
+	slotFilled_.assign(cfg.cacheRows, 0);
+
+	gather::Options gopt;
+	gopt.threads = std::max<uint32_t>(1, cfg.gatherThreads);
+	gopt.numaNode = node;
+	gopt.nonTemporal = cfg.nonTemporal;
+	gopt.cost = pool_->region().uri().cost;
+	auto g = gather::Engine::create(gopt);
+	if (!g)
+		return g.status();
+	gather_ = std::move(g.value());
+
+	seqs_ = std::make_unique<SeqTable>(cfg.maxSequences, std::min(cfg.maxSequences, cfg.maxBatchTokens) + 1);
+	metrics_ = std::make_unique<AgentMetrics>();
+	for (uint32_t s = 0; s < cfg.slots; s++) {
+		auto t = std::make_unique<Ticket>();
+		t->slot = s;
+		t->tokenBuf.resize(cfg.maxBatchTokens);
+		t->seqOffsets.resize(seqs_->scratch.size() + 1);
+		t->rowIds.resize(layerCount_ * maxRows);
+		t->missRows.resize(maxRows);
+		tickets_.push_back(std::move(t));
+	}
+	queue_ = std::vector<std::atomic<uint64_t>>(pow2AtLeast(cfg.slots + 1));
+
+	if (cfg.registerHost) {
+		auto reg = HostRegistration::attach(*pool_, cfg.hostIndex, *gen, 0);
+		if (!reg)
+			return reg.status();
+		reg_ = std::move(reg.value());
+		uint32_t period = cfg.heartbeatMs ? cfg.heartbeatMs : std::max<uint32_t>(10, pool_->superblock().leaseMs / 4);
+		heartbeat_ = std::thread([this, period] {
+			std::unique_lock<std::mutex> lk(hbMutex_);
+			while (!stop_.load()) {
+				hbCv_.wait_for(lk, std::chrono::milliseconds(period));
+				if (stop_.load())
+					break;
+				(void)reg_->heartbeat(oldestPinnedGeneration());
+			}
+		});
+	}
+	pipeline_ = std::thread([this] {
+		pthread_setname_np(pthread_self(), "ep-pipeline");
+		pipelineLoop();
+	});
+	return Status::ok();
+}
+
+HostAgent::~HostAgent()
+{
+	stop_.store(true);
+	queueSignal_.fetch_add(1);
+	queueSignal_.notify_all();
+	if (pipeline_.joinable())
+		pipeline_.join();
+	{
+		std::lock_guard<std::mutex> lk(hbMutex_);
+		hbCv_.notify_all();
+	}
+	if (heartbeat_.joinable())
+		heartbeat_.join();
+	if (reg_)
+		(void)reg_->detach();
+	// Wake any waiter left on an unreleased ticket.
+	for (auto &t : tickets_) {
+		t->layersDone.store((uint32_t)layerCount_);
+		t->layersDone.notify_all();
+	}
+}
+
+Result<std::shared_ptr<const HostAgent::View>> HostAgent::buildView(uint64_t generation) const
+{
+	auto snap = pool_->snapshot();
+	if (!snap)
+		return snap.status();
+	auto v = std::make_shared<View>();
+	v->generation = snap->generation;
+	const auto &layout = hasher_->layout();
+	for (size_t l = 0; l < layerCount_; l++) {
+		const std::string &name = cfg_.tables[l];
+		const TableInfo *t = snap->findTable(name);
+		if (!t)
+			return makeError(-ENOENT, "table '" + name + "' for Engram layer " + std::to_string(model_.layerIds[l]) +
+							  " is not in the pool (generation " + std::to_string(snap->generation) +
+							  "); import it with 'engrampool import'");
+		if (t->modelFingerprint != layout.fingerprint())
+			return makeError(EP_E_MODEL, "table '" + name + "' was imported for model fingerprint " +
+							     fingerprintHex(t->modelFingerprint) + " but this model has " +
+							     fingerprintHex(layout.fingerprint()) +
+							     ": the pool and the model file disagree");
+		const auto &ll = layout.layers()[l];
+		if (t->rows != ll.rows || t->rowStride != rowStride_ || t->rowBytes != rowBytes_)
+			return errorf(EP_E_MODEL, "table '%s' has %llu rows of %u B, the model needs %llu rows of %u B",
+				      name.c_str(), (unsigned long long)t->rows, t->rowStride, (unsigned long long)ll.rows,
+				      rowStride_);
+		View::Layer vl;
+		vl.data = pool_->tableData(*t);
+		vl.rows = t->rows;
+		vl.stride = t->rowStride;
+		vl.name = name;
+		v->layers.push_back(std::move(vl));
+	}
+	(void)generation;
+	return std::shared_ptr<const View>(std::move(v));
+}
+
+uint64_t HostAgent::generation() const
+{
+	return viewGeneration_.load();
+}
+
+uint64_t HostAgent::oldestPinnedGeneration() const
+{
+	uint64_t g = viewGeneration_.load();
+	for (auto &t : tickets_) {
+		uint64_t p = t->pinnedGen.load(std::memory_order_acquire);
+		if (p && p < g)
+			g = p;
+	}
+	return g;
+}
+
+void HostAgent::setError(std::string msg) const
+{
+	std::lock_guard<std::mutex> lk(errMutex_);
+	lastError_ = std::move(msg);
+}
+
+std::string HostAgent::lastError() const
+{
+	std::lock_guard<std::mutex> lk(errMutex_);
+	return lastError_;
+}
+
+int HostAgent::refreshView()
+{
+	auto g = pool_->committedGeneration();
+	if (!g)
+		return g.code();
+	if (*g == viewGeneration_.load(std::memory_order_relaxed))
+		return 0;
+	// A new generation: move to it at this ticket boundary (rare; may allocate).
+	auto v = buildView(*g);
+	if (!v) {
+		setError(v.status().message());
+		return v.code();
+	}
+	view_ = *v;
+	viewGeneration_.store((*v)->generation);
+	metrics_->generationChanges.fetch_add(1, std::memory_order_relaxed);
+	return 0;
+}
+
+int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut)
+{
+	if (!ticketOut || (n && !entries))
+		return -EINVAL;
+	if (n == 0 || n > seqs_->scratch.size())
+		return n == 0 ? -EINVAL : -E2BIG;
+	uint64_t id = nextTicket_.load(std::memory_order_relaxed);
+	Ticket &t = *tickets_[id % tickets_.size()];
+	if (t.state.load(std::memory_order_acquire) != kFree)
+		return -EBUSY;
+
+	SeqTable &st = *seqs_;
+	if (++st.stamp == 0) {
+		std::fill(st.seenStamp.begin(), st.seenStamp.end(), 0);
+		st.stamp = 1;
+	}
+	size_t total = 0, fresh = 0;
+	t.seqOffsets[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const BatchEntry &e = entries[i];
+		if (e.count && !e.tokens)
+			return -EINVAL;
+		total += e.count;
+		if (total > cfg_.maxBatchTokens)
+			return -E2BIG;
+		if (st.seen(e.seqId))
+			return -EINVAL; // one entry per sequence and batch
+		int64_t idx = st.find(e.seqId);
+		if (e.flags & kSeqStart) {
+			hasher_->beginSequence(st.scratch[i]);
+			if (idx < 0)
+				fresh++;
+		} else {
+			if (idx < 0)
+				return -ENOENT;
+			st.scratch[i] = st.states[(size_t)idx];
+		}
+		st.where[i] = idx;
+		std::memcpy(t.tokenBuf.data() + t.seqOffsets[i], e.tokens, e.count * sizeof(int64_t));
+		t.seqOffsets[i + 1] = total;
+	}
+	if (fresh > st.freeList.size())
+		return -E2BIG;
+	Status hs = hasher_->hashStream(std::span(st.scratch.data(), n), std::span<const int64_t>(t.tokenBuf.data(), total),
+					std::span<const uint64_t>(t.seqOffsets.data(), n + 1),
+					std::span<uint64_t>(t.rowIds.data(), layerCount_ * total * columns_));
+	if (!hs.isOk())
+		return hs.code();
+	if (int rc = refreshView(); rc != 0)
+		return rc;
+
+	// Commit: sequence states move forward only now that nothing can fail.
+	for (size_t i = 0; i < n; i++) {
+		const BatchEntry &e = entries[i];
+		if (e.flags & kSeqEnd) {
+			if (st.where[i] >= 0)
+				st.erase(e.seqId);
+			continue;
+		}
+		uint32_t idx = st.where[i] >= 0 ? (uint32_t)st.where[i] : st.insert(e.seqId);
+		st.states[idx] = st.scratch[i];
+	}
+
+	t.view = view_;
+	t.tokens = (uint32_t)total;
+	t.error.store(0, std::memory_order_relaxed);
+	t.layersDone.store(0, std::memory_order_relaxed);
+	t.startNs = nowMonotonicNs();
+	t.pinnedGen.store(view_->generation, std::memory_order_release);
+	t.id.store(id, std::memory_order_relaxed);
+	t.state.store(kQueued, std::memory_order_release);
+	nextTicket_.store(id + 1, std::memory_order_relaxed);
+
+	uint64_t tail = queueTail_.load(std::memory_order_relaxed);
+	queue_[tail & (queue_.size() - 1)].store(id, std::memory_order_relaxed);
+	queueTail_.store(tail + 1, std::memory_order_release);
+	queueSignal_.fetch_add(1, std::memory_order_release);
+	queueSignal_.notify_one();
+
+	metrics_->tickets.fetch_add(1, std::memory_order_relaxed);
+	metrics_->tokens.fetch_add(total, std::memory_order_relaxed);
+	*ticketOut = id;
+	return 0;
+}
+
+void HostAgent::pipelineLoop()
+{
+	tDedup.init((size_t)cfg_.maxBatchTokens * columns_);
+	while (!stop_.load(std::memory_order_acquire)) {
+		uint64_t head = queueHead_.load(std::memory_order_relaxed);
+		if (head == queueTail_.load(std::memory_order_acquire)) {
+			uint32_t sig = queueSignal_.load(std::memory_order_acquire);
+			// Spin briefly: the next step usually follows within microseconds.
+			bool got = false;
+			for (int i = 0; i < 2000 && !got; i++) {
+				_mm_pause();
+				got = head != queueTail_.load(std::memory_order_acquire);
+			}
+			if (!got && head == queueTail_.load(std::memory_order_acquire) && !stop_.load())
+				queueSignal_.wait(sig, std::memory_order_acquire);
+			continue;
+		}
+		uint64_t id = queue_[head & (queue_.size() - 1)].load(std::memory_order_relaxed);
+		queueHead_.store(head + 1, std::memory_order_release);
+		Ticket &t = *tickets_[id % tickets_.size()];
+		int rc = processTicket(t);
+		if (rc != 0) {
+			t.error.store(rc, std::memory_order_relaxed);
+			metrics_->errors.fetch_add(1, std::memory_order_relaxed);
+		}
+		metrics_->ticketLatency.record(nowMonotonicNs() - t.startNs);
+		t.state.store(kDone, std::memory_order_release);
+		t.layersDone.store((uint32_t)layerCount_, std::memory_order_release);
+		t.layersDone.notify_all();
+	}
+}
+
+int HostAgent::processTicket(Ticket &t)
+{
+	const View &view = *t.view;
+	// The cache belongs to one generation: rows of a replaced table must never be served.
+	if (cache_ && view.generation != cacheGeneration_) {
+		cache_->clear();
+		std::fill(slotFilled_.begin(), slotFilled_.end(), 0);
+		cacheGeneration_ = view.generation;
+	}
+	const size_t n = (size_t)t.tokens * columns_;
+	DedupMap &dm = tDedup;
+	for (uint32_t l = 0; l < layerCount_; l++) {
+		const View::Layer &vl = view.layers[l];
+		const device::LayerBuffers &buf = device_->buffers(t.slot, l);
+		const uint64_t *ids = t.rowIds.data() + (size_t)l * n;
+		uint32_t *index = buf.stagingIndex;
+		uint32_t *admit = buf.stagingAdmit;
+		size_t misses = 0, admits = 0, unique = 0;
+		dm.reset();
+		for (size_t i = 0; i < n; i++) {
+			uint64_t r = ids[i];
+			if (r >= vl.rows)
+				return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
+			bool isNew;
+			uint32_t *v = dm.lookup(r, isNew);
+			if (!isNew) {
+				index[i] = *v;
+				continue;
+			}
+			unique++;
+			int64_t c = cache_ ? cache_->find(l, r) : -1;
+			if (c >= 0 && slotFilled_[(size_t)c]) {
+				*v = device::kFromCache | (uint32_t)c;
+			} else {
+				*v = (uint32_t)misses;
+				t.missRows[misses] = r;
+				int64_t fill = c >= 0 ? c : (cache_ ? cache_->admit(l, r) : -1);
+				if (fill >= 0) {
+					admit[2 * admits] = (uint32_t)misses;
+					admit[2 * admits + 1] = (uint32_t)fill;
+					admits++;
+				}
+				misses++;
+			}
+			index[i] = *v;
+		}
+		gather::Job job;
+		job.table = vl.data;
+		job.tableRows = vl.rows;
+		job.rowStride = vl.stride;
+		job.rowBytes = rowBytes_;
+		job.rows = t.missRows.data();
+		job.count = misses;
+		job.dst = buf.stagingRows;
+		job.dstStride = rowStride_;
+		if (int rc = gather_->run(job); rc != 0) {
+			gather::Fault f = gather_->fault();
+			setError("gather from table '" + vl.name + "' faulted at byte offset " + std::to_string(f.offset) +
+				 (f.sigbus ? " (SIGBUS: the pool file was truncated or a page is poisoned)" : ""));
+			return rc;
+		}
+		if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
+			setError("device: " + device_->lastError());
+			return rc;
+		}
+		for (size_t k = 0; k < admits; k++)
+			slotFilled_[admit[2 * k + 1]] = 1;
+		metrics_->rows.fetch_add(n, std::memory_order_relaxed);
+		metrics_->uniqueRows.fetch_add(unique, std::memory_order_relaxed);
+		metrics_->gatheredRows.fetch_add(misses, std::memory_order_relaxed);
+		metrics_->gatheredBytes.fetch_add(misses * rowBytes_, std::memory_order_relaxed);
+		metrics_->cacheHits.fetch_add(unique - misses, std::memory_order_relaxed);
+		metrics_->cacheMisses.fetch_add(cache_ ? misses : 0, std::memory_order_relaxed);
+		metrics_->cacheAdmissions.fetch_add(admits, std::memory_order_relaxed);
+		if (l + 1 < layerCount_) {
+			// Layer l is usable now: the first Engram layer never waits for the last.
+			t.layersDone.store(l + 1, std::memory_order_release);
+			t.layersDone.notify_all();
+		}
+	}
+	return 0;
+}
+
+HostAgent::Ticket *HostAgent::findTicket(uint64_t id) const
+{
+	if (id == 0)
+		return nullptr;
+	Ticket *t = tickets_[id % tickets_.size()].get();
+	if (t->id.load(std::memory_order_acquire) != id || t->state.load(std::memory_order_acquire) == kFree)
+		return nullptr;
+	return t;
+}
+
+int HostAgent::wait(uint64_t ticket, int layerIndex)
+{
+	Ticket *t = findTicket(ticket);
+	if (!t)
+		return -ENOENT;
+	if (layerIndex >= (int)layerCount_)
+		return -EINVAL;
+	uint32_t need = layerIndex < 0 ? (uint32_t)layerCount_ : (uint32_t)layerIndex + 1;
+	metrics_->waits.fetch_add(1, std::memory_order_relaxed);
+	uint32_t done = t->layersDone.load(std::memory_order_acquire);
+	if (done < need) {
+		uint64_t t0 = nowMonotonicNs();
+		for (int i = 0; i < 4000 && done < need; i++) {
+			_mm_pause();
+			done = t->layersDone.load(std::memory_order_acquire);
+		}
+		while (done < need) {
+			t->layersDone.wait(done, std::memory_order_acquire);
+			done = t->layersDone.load(std::memory_order_acquire);
+		}
+		uint64_t stall = nowMonotonicNs() - t0;
+		metrics_->stalls.fetch_add(1, std::memory_order_relaxed);
+		metrics_->stallNs.fetch_add(stall, std::memory_order_relaxed);
+		metrics_->stallLatency.record(stall);
+	}
+	if (int e = t->error.load(std::memory_order_acquire); e != 0)
+		return e;
+	if (device_->kind() != device::Kind::Host) {
+		uint32_t from = layerIndex < 0 ? 0 : (uint32_t)layerIndex;
+		for (uint32_t l = from; l < need; l++)
+			if (int rc = device_->waitLayer(t->slot, l); rc != 0)
+				return rc;
+	}
+	return 0;
+}
+
+int HostAgent::output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) const
+{
+	Ticket *t = findTicket(ticket);
+	if (!t || !out)
+		return t ? -EINVAL : -ENOENT;
+	if (layerIndex >= layerCount_)
+		return -EINVAL;
+	out->rows = device_->buffers(t->slot, layerIndex).output;
+	out->tokens = t->tokens;
+	out->columns = columns_;
+	out->rowBytes = rowBytes_;
+	out->rowStride = rowStride_;
+	out->layerId = model_.layerIds[layerIndex];
+	out->generation = t->view->generation;
+	return 0;
+}
+
+void *HostAgent::layerEvent(uint64_t ticket, uint32_t layerIndex) const
+{
+	Ticket *t = findTicket(ticket);
+	if (!t || layerIndex >= layerCount_)
+		return nullptr;
+	return device_->layerEvent(t->slot, layerIndex);
+}
+
+int HostAgent::release(uint64_t ticket)
+{
+	Ticket *t = findTicket(ticket);
+	if (!t)
+		return -ENOENT;
+	// A ticket still in the pipeline is waited for: its buffers are in use.
+	if (t->state.load(std::memory_order_acquire) != kDone)
+		if (int rc = wait(ticket, -1); rc != 0 && rc == -ENOENT)
+			return rc;
+	t->view.reset();
+	t->pinnedGen.store(0, std::memory_order_release);
+	t->id.store(0, std::memory_order_relaxed);
+	t->state.store(kFree, std::memory_order_release);
+	return 0;
+}
+
+int HostAgent::endSequence(uint64_t seqId)
+{
+	if (seqs_->find(seqId) < 0)
+		return -ENOENT;
+	seqs_->erase(seqId);
+	return 0;
+}
+
+std::string HostAgent::metricsJson() const
+{
+	const AgentMetrics &m = *metrics_;
+	auto q = [](const LatencyHistogram &h, double p) { return h.quantile(p) / 1000.0; };
+	uint64_t uniq = m.uniqueRows.load(), gathered = m.gatheredRows.load();
+	nlohmann::json j = {
+		{"generation", viewGeneration_.load()},
+		{"host_slot", hostSlot()},
+		{"tickets", m.tickets.load()},
+		{"tokens", m.tokens.load()},
+		{"rows", m.rows.load()},
+		{"unique_rows", uniq},
+		{"gathered_rows", gathered},
+		{"gathered_bytes", m.gatheredBytes.load()},
+		{"cache", {{"capacity_rows", cfg_.cacheRows},
+			   {"hits", m.cacheHits.load()},
+			   {"misses", m.cacheMisses.load()},
+			   {"admissions", m.cacheAdmissions.load()},
+			   {"hit_rate", uniq ? (double)(uniq - gathered) / (double)uniq : 0.0}}},
+		{"stalls", {{"count", m.stalls.load()},
+			    {"waits", m.waits.load()},
+			    {"total_us", m.stallNs.load() / 1000.0},
+			    {"p50_us", q(m.stallLatency, 0.5)},
+			    {"p99_us", q(m.stallLatency, 0.99)}}},
+		{"ticket_latency_us", {{"count", m.ticketLatency.count()},
+				       {"p50", q(m.ticketLatency, 0.5)},
+				       {"p99", q(m.ticketLatency, 0.99)},
+				       {"p999", q(m.ticketLatency, 0.999)},
+				       {"max", m.ticketLatency.maxNs() / 1000.0}}},
+		{"errors", m.errors.load()},
+		{"generation_changes", m.generationChanges.load()},
+		{"device", device_->describe()},
+	};
+	return j.dump(2);
+}
+
+std::string HostAgent::metricsPrometheus() const
+{
+	const AgentMetrics &m = *metrics_;
+	std::string out;
+	auto counter = [&](const char *name, const char *help, uint64_t v) {
+		out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+		       std::to_string(v) + "\n";
+	};
+	counter("engrampool_agent_tickets_total", "Prefetch tickets issued.", m.tickets.load());
+	counter("engrampool_agent_tokens_total", "Tokens hashed.", m.tokens.load());
+	counter("engrampool_agent_rows_total", "Row lookups (tokens x heads x layers).", m.rows.load());
+	counter("engrampool_agent_unique_rows_total", "Distinct rows per ticket and layer.", m.uniqueRows.load());
+	counter("engrampool_agent_gathered_rows_total", "Rows read from the pool.", m.gatheredRows.load());
+	counter("engrampool_agent_gathered_bytes_total", "Bytes read from the pool.", m.gatheredBytes.load());
+	counter("engrampool_agent_cache_hits_total", "Hot-row tier hits.", m.cacheHits.load());
+	counter("engrampool_agent_cache_misses_total", "Hot-row tier misses.", m.cacheMisses.load());
+	counter("engrampool_agent_stalls_total", "wait() calls that blocked.", m.stalls.load());
+	counter("engrampool_agent_stall_seconds_total_ns", "Nanoseconds wait() blocked.", m.stallNs.load());
+	counter("engrampool_agent_errors_total", "Tickets that failed.", m.errors.load());
+	out += "# HELP engrampool_agent_ticket_latency_seconds Prefetch to last layer in device memory.\n"
+	       "# TYPE engrampool_agent_ticket_latency_seconds histogram\n";
+	uint64_t cum = 0;
+	for (int b = 0; b < LatencyHistogram::kBuckets; b++) {
+		uint64_t c = m.ticketLatency.bucketCount(b);
+		if (!c)
+			continue;
+		cum += c;
+		char le[64];
+		snprintf(le, sizeof(le), "%.9f", (double)LatencyHistogram::bucketUpper(b) / 1e9);
+		out += std::string("engrampool_agent_ticket_latency_seconds_bucket{le=\"") + le + "\"} " +
+		       std::to_string(cum) + "\n";
+	}
+	out += "engrampool_agent_ticket_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
+	char sum[64];
+	snprintf(sum, sizeof(sum), "%.9f", m.ticketLatency.sumNs() / 1e9);
+	out += std::string("engrampool_agent_ticket_latency_seconds_sum ") + sum + "\n";
+	out += "engrampool_agent_ticket_latency_seconds_count " + std::to_string(cum) + "\n";
+	out += "# TYPE engrampool_agent_generation gauge\nengrampool_agent_generation " +
+	       std::to_string(viewGeneration_.load()) + "\n";
+	return out;
+}
+
+} // namespace engrampool

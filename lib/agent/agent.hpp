@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+// agent.hpp - HostAgent: what an inference server links. Per step it takes the new
+// token ids of a batch and, before each Engram layer runs, that layer's rows are in
+// device memory:
+//   prefetch (caller thread): compress + hash with per-sequence streaming state
+//   pipeline thread, per layer: dedup -> hot-row tier -> gather misses from the pool
+//   into the ticket's pinned staging slot -> device copy + scatter -> layer complete
+// One ticket covers all Engram layers of a step and completes layer by layer. A ring
+// of staging slots lets step s+1 be gathered while step s is consumed. Nothing on the
+// per-step path allocates, takes a global lock or formats text.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/hot_rows.hpp"
+#include "device/device.hpp"
+#include "gather/gather.hpp"
+#include "hashing/hasher.hpp"
+#include "pool/host_registration.hpp"
+#include "pool/pool.hpp"
+#include "util/status.hpp"
+
+namespace engrampool {
+
+struct AgentConfig {
+	std::string poolUri;
+	std::string modelPath;             // MODEL.json (or set `model`)
+	const ModelConfig *model = nullptr;
+	std::vector<std::string> tables;   // one per Engram layer; default "<model>/layer<L>"
+	device::Kind device = device::Kind::Host;
+	int cudaDevice = 0;
+	uint32_t maxBatchTokens = 2048;    // tokens per prefetch
+	uint32_t maxSequences = 4096;      // live sequences
+	uint32_t slots = 3;                // staging ring
+	uint32_t gatherThreads = 1;        // incl. the pipeline thread
+	int numaNode = -1;                 // gather threads and staging (-1 = the pool's node or any)
+	bool nonTemporal = false;
+	size_t cacheRows = 0;              // hot-row tier capacity (0 = off)
+	bool cacheAdmit = true;            // admit misses (false: static hot set only)
+	std::string hotSetFile;            // frequency file: "LAYER ROW COUNT" lines
+	bool registerHost = true;          // claim a host slot and heartbeat
+	int hostIndex = -1;                // configured host number (-1 = first free slot)
+	uint32_t heartbeatMs = 0;          // 0 = lease / 4
+};
+
+// Sequence flags of a batch entry.
+inline constexpr uint32_t kSeqStart = 1; // a new sequence: history starts from pad'
+inline constexpr uint32_t kSeqEnd = 2;   // last tokens of the sequence: forget it after
+
+struct BatchEntry {
+	uint64_t seqId = 0;
+	const int64_t *tokens = nullptr;
+	uint32_t count = 0;
+	uint32_t flags = 0;
+};
+
+// Where a layer's rows are: [tokens, columns] rows of rowStride bytes, in device memory.
+struct LayerOutput {
+	const uint8_t *rows = nullptr;
+	uint32_t tokens = 0;
+	uint32_t columns = 0;              // (N-1) * H
+	uint32_t rowBytes = 0;
+	uint32_t rowStride = 0;
+	uint32_t layerId = 0;
+	uint64_t generation = 0;           // the table generation the rows came from
+};
+
+struct AgentMetrics;
+
+class HostAgent {
+public:
+	static Result<std::unique_ptr<HostAgent>> create(const AgentConfig &cfg);
+	~HostAgent();
+	HostAgent(const HostAgent &) = delete;
+	HostAgent &operator=(const HostAgent &) = delete;
+
+	// --- per step (data plane: return codes only, no text) ------------------------
+	// Hash the batch and queue its gather. Returns 0 and the ticket, or -EINVAL (bad
+	// entry), -ENOENT (unknown sequence id), -E2BIG (batch over maxBatchTokens or
+	// maxSequences), EP_E_TOKEN (id outside the vocabulary), -EBUSY (every staging slot
+	// holds an unreleased ticket). Nothing changes on error.
+	int prefetch(const BatchEntry *entries, size_t n, uint64_t *ticket);
+	// Block until layer `layerIndex` (index in layer_ids order, -1 = all) of the ticket
+	// is in device memory. Returns the ticket's error if its gather failed.
+	int wait(uint64_t ticket, int layerIndex = -1);
+	int output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) const;
+	// cudaEvent_t completing the layer (for cudaStreamWaitEvent), nullptr on host.
+	void *layerEvent(uint64_t ticket, uint32_t layerIndex) const;
+	// Give the ticket's staging slot back to the ring.
+	int release(uint64_t ticket);
+	// Forget a sequence without a batch (e.g. an aborted request).
+	int endSequence(uint64_t seqId);
+
+	// --- control plane ----------------------------------------------------------
+	std::string metricsJson() const;
+	std::string metricsPrometheus() const;
+	// Text of the last data-plane error (e.g. the SIGBUS table/offset).
+	std::string lastError() const;
+	const hashing::ModelLayout &layout() const { return hasher_->layout(); }
+	uint32_t layers() const { return (uint32_t)layerCount_; }
+	uint64_t generation() const;
+	const Pool &pool() const { return *pool_; }
+	int hostSlot() const { return reg_ ? (int)reg_->index() : -1; }
+
+private:
+	struct View;
+	struct Ticket;
+	struct SeqTable;
+
+	HostAgent() = default;
+	Status init(const AgentConfig &cfg);
+	Result<std::shared_ptr<const View>> buildView(uint64_t generation) const;
+	int refreshView();
+	void pipelineLoop();
+	int processTicket(Ticket &t);
+	void heartbeatLoop();
+	uint64_t oldestPinnedGeneration() const;
+	Ticket *findTicket(uint64_t id) const;
+	void setError(std::string msg) const;
+
+	AgentConfig cfg_;
+	ModelConfig model_;
+	std::unique_ptr<Pool> pool_;
+	std::unique_ptr<hashing::EngramHasher> hasher_;
+	std::unique_ptr<device::Device> device_;
+	std::unique_ptr<gather::Engine> gather_;
+	std::unique_ptr<cache::HotRowCache> cache_;
+	std::unique_ptr<HostRegistration> reg_;
+	std::unique_ptr<SeqTable> seqs_;
+	std::unique_ptr<AgentMetrics> metrics_;
+	size_t layerCount_ = 0;
+	uint32_t columns_ = 0;
+	uint32_t rowStride_ = 0;
+	uint32_t rowBytes_ = 0;
+
+	std::shared_ptr<const View> view_;          // current generation (prefetch thread)
+	std::atomic<uint64_t> viewGeneration_{0};
+	uint64_t cacheGeneration_ = 0;              // generation the cache content belongs to
+	std::vector<uint8_t> slotFilled_;           // cache slot holds its row's bytes (pipeline thread)
+
+	std::vector<std::unique_ptr<Ticket>> tickets_; // one per staging slot
+	std::atomic<uint64_t> nextTicket_{1};
+
+	// Pipeline queue: single producer (prefetch), single consumer (pipeline thread).
+	std::vector<std::atomic<uint64_t>> queue_;
+	std::atomic<uint64_t> queueHead_{0}, queueTail_{0};
+	std::atomic<uint32_t> queueSignal_{0};
+	std::atomic<bool> stop_{false};
+	std::thread pipeline_;
+
+	std::mutex hbMutex_;
+	std::condition_variable hbCv_;
+	std::thread heartbeat_;
+
+	mutable std::mutex errMutex_;
+	mutable std::string lastError_;
+};
+
+} // namespace engrampool

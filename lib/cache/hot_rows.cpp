@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: Apache-2.0
+// hot_rows.cpp - slot map (linear probing with backward-shift deletion), CLOCK
+// eviction, count-min frequency sketch, frequency-file loading.
+#include "cache/hot_rows.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace engrampool::cache {
+
+namespace {
+size_t pow2AtLeast(size_t n)
+{
+	size_t p = 16;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+} // namespace
+
+HotRowCache::HotRowCache(size_t capacity, bool admit)
+	: admitEnabled_(admit), slotKey_(capacity, kEmpty), slotRef_(capacity, 0), slotPinned_(capacity, 0)
+{
+	size_t m = pow2AtLeast(capacity * 2 + 1);
+	mapKey_.assign(m, kEmpty);
+	mapSlot_.assign(m, 0);
+	mapMask_ = m - 1;
+	size_t w = pow2AtLeast(std::max<size_t>(capacity * 4, 1024));
+	sketch_.assign(4 * w, 0);
+	sketchMask_ = w - 1;
+	resetFree();
+}
+
+void HotRowCache::resetFree()
+{
+	free_.resize(slotKey_.size());
+	for (size_t i = 0; i < free_.size(); i++)
+		free_[i] = (uint32_t)(free_.size() - 1 - i);
+}
+
+size_t HotRowCache::probe(uint64_t k) const
+{
+	size_t i = mix(k) & mapMask_;
+	while (mapKey_[i] != kEmpty && mapKey_[i] != k)
+		i = (i + 1) & mapMask_;
+	return i;
+}
+
+void HotRowCache::insert(uint64_t k, uint32_t slot)
+{
+	size_t i = probe(k);
+	mapKey_[i] = k;
+	mapSlot_[i] = slot;
+}
+
+void HotRowCache::erase(uint64_t k)
+{
+	size_t i = probe(k);
+	if (mapKey_[i] != k)
+		return;
+	// Backward-shift deletion keeps probe chains intact without tombstones.
+	size_t j = i;
+	for (;;) {
+		mapKey_[i] = kEmpty;
+		for (;;) {
+			j = (j + 1) & mapMask_;
+			if (mapKey_[j] == kEmpty)
+				return;
+			size_t home = mix(mapKey_[j]) & mapMask_;
+			bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+			if (!between)
+				break;
+		}
+		mapKey_[i] = mapKey_[j];
+		mapSlot_[i] = mapSlot_[j];
+		i = j;
+	}
+}
+
+uint32_t HotRowCache::frequency(uint64_t k) const
+{
+	uint64_t h = mix(k ^ 0x51ed27ull);
+	uint32_t f = 255;
+	for (int r = 0; r < 4; r++)
+		f = std::min<uint32_t>(f, sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)]);
+	return f;
+}
+
+void HotRowCache::touch(uint64_t k)
+{
+	uint64_t h = mix(k ^ 0x51ed27ull);
+	for (int r = 0; r < 4; r++) {
+		uint8_t &c = sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)];
+		if (c < 255)
+			c++;
+	}
+	// Aging: halve every counter after W additions so old popularity fades.
+	if (++sketchAdds_ >= 10 * (sketchMask_ + 1)) {
+		for (auto &c : sketch_)
+			c >>= 1;
+		sketchAdds_ = 0;
+	}
+}
+
+int64_t HotRowCache::find(uint32_t layer, uint64_t row)
+{
+	if (slotKey_.empty()) {
+		stats_.misses++;
+		return -1;
+	}
+	uint64_t k = key(layer, row);
+	if (admitEnabled_)
+		touch(k);
+	size_t i = probe(k);
+	if (mapKey_[i] == k) {
+		stats_.hits++;
+		slotRef_[mapSlot_[i]] = 1;
+		return mapSlot_[i];
+	}
+	stats_.misses++;
+	return -1;
+}
+
+int64_t HotRowCache::admit(uint32_t layer, uint64_t row)
+{
+	if (!admitEnabled_ || slotKey_.empty())
+		return -1;
+	uint64_t k = key(layer, row);
+	size_t n = slotKey_.size();
+	if (!free_.empty()) {
+		uint32_t s = free_.back();
+		free_.pop_back();
+		slotKey_[s] = k;
+		slotRef_[s] = 0;
+		insert(k, s);
+		used_++;
+		stats_.admissions++;
+		stats_.resident = used_;
+		return (int64_t)s;
+	}
+	// CLOCK: find a victim with a clear reference bit (bounded sweep).
+	for (size_t step = 0; step < 2 * n; step++) {
+		size_t s = hand_;
+		hand_ = (hand_ + 1) % n;
+		if (slotPinned_[s])
+			continue;
+		if (slotRef_[s]) {
+			slotRef_[s] = 0;
+			continue;
+		}
+		if (frequency(k) <= frequency(slotKey_[s])) {
+			stats_.rejected++;
+			return -1;
+		}
+		erase(slotKey_[s]);
+		slotKey_[s] = k;
+		insert(k, (uint32_t)s);
+		stats_.evictions++;
+		stats_.admissions++;
+		return (int64_t)s;
+	}
+	stats_.rejected++;
+	return -1;
+}
+
+int64_t HotRowCache::pin(uint32_t layer, uint64_t row)
+{
+	uint64_t k = key(layer, row);
+	size_t i = probe(k);
+	if (mapKey_[i] == k) {
+		slotPinned_[mapSlot_[i]] = 1;
+		return mapSlot_[i];
+	}
+	if (!free_.empty()) {
+		uint32_t s = free_.back();
+		free_.pop_back();
+		slotKey_[s] = k;
+		slotPinned_[s] = 1;
+		insert(k, (uint32_t)s);
+		used_++;
+		stats_.pinned++;
+		stats_.resident = used_;
+		return (int64_t)s;
+	}
+	return -1;
+}
+
+void HotRowCache::clear()
+{
+	std::fill(slotKey_.begin(), slotKey_.end(), kEmpty);
+	std::fill(slotRef_.begin(), slotRef_.end(), 0);
+	std::fill(slotPinned_.begin(), slotPinned_.end(), 0);
+	std::fill(mapKey_.begin(), mapKey_.end(), kEmpty);
+	used_ = 0;
+	hand_ = 0;
+	resetFree();
+	stats_.pinned = 0;
+	stats_.resident = 0;
+}
+
+Result<std::vector<std::pair<uint32_t, uint64_t>>> HotRowCache::loadFrequencyFile(const std::string &path, size_t limit)
+{
+	std::ifstream in(path);
+	if (!in)
+		return errnoError(errno ? errno : ENOENT, "hot-set frequency file " + path);
+	struct Entry {
+		uint64_t count;
+		uint32_t layer;
+		uint64_t row;
+	};
+	std::vector<Entry> entries;
+	std::string line;
+	size_t lineNo = 0;
+	while (std::getline(in, line)) {
+		lineNo++;
+		auto hash = line.find('#');
+		if (hash != std::string::npos)
+			line.resize(hash);
+		std::istringstream ss(line);
+		long long layer, row, count = 1;
+		if (!(ss >> layer))
+			continue; // blank line
+		if (!(ss >> row) || layer < 0 || row < 0 || ((ss >> count) && count < 0))
+			return makeError(-EINVAL, path + ":" + std::to_string(lineNo) +
+							  ": expected 'LAYER_ID ROW_ID [COUNT]' with non-negative integers");
+		entries.push_back({(uint64_t)count, (uint32_t)layer, (uint64_t)row});
+	}
+	std::stable_sort(entries.begin(), entries.end(), [](const Entry &a, const Entry &b) { return a.count > b.count; });
+	std::vector<std::pair<uint32_t, uint64_t>> out;
+	for (auto &e : entries) {
+		if (out.size() >= limit)
+			break;
+		out.emplace_back(e.layer, e.row);
+	}
+	return out;
+}
+
+} // namespace engrampool::cache

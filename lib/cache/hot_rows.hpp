@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// hot_rows.hpp - the hot-row tier: which (layer, row) pairs live in the device-memory
+// cache, and which misses to admit. The bytes live in the device's cache buffer; this
+// class only manages slots. Used by the agent's pipeline thread alone: no locks, and
+// find/admit never allocate.
+//
+// Policy: a static hot set (from a frequency file) is pinned; the rest of the capacity
+// is managed by CLOCK with a TinyLFU-style admission filter: a miss is admitted only
+// when its estimated frequency beats the CLOCK victim's. n-grams are Zipf-distributed,
+// so a small cache of the head of the distribution serves a large share of lookups.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/status.hpp"
+
+namespace engrampool::cache {
+
+struct Stats {
+	uint64_t hits = 0, misses = 0, admissions = 0, evictions = 0, rejected = 0;
+	uint64_t pinned = 0, resident = 0;
+};
+
+class HotRowCache {
+public:
+	// capacity rows in total; admit=false keeps only the static hot set.
+	HotRowCache(size_t capacity, bool admit);
+
+	size_t capacity() const { return slotKey_.size(); }
+	// Slot holding (layer, row), or -1. Counts a hit or a miss.
+	int64_t find(uint32_t layer, uint64_t row);
+	// Decide whether a miss enters the cache; returns the slot the caller must fill
+	// with the row's bytes before the next lookup can hit it, or -1.
+	int64_t admit(uint32_t layer, uint64_t row);
+	// Pin (layer, row) into a free slot (static hot set). Returns the slot or -1 when full.
+	int64_t pin(uint32_t layer, uint64_t row);
+	// Forget everything (a table was replaced: cached rows would be stale).
+	void clear();
+	const Stats &stats() const { return stats_; }
+
+	// Frequency file: text lines "LAYER_ID ROW_ID COUNT" ('#' comments). Returns the
+	// (layer, row) pairs sorted by descending count, at most `limit`.
+	static Result<std::vector<std::pair<uint32_t, uint64_t>>> loadFrequencyFile(const std::string &path,
+										 size_t limit);
+
+private:
+	static uint64_t key(uint32_t layer, uint64_t row) { return ((uint64_t)layer << 48) ^ row ^ 0x9e3779b97f4a7c15ull; }
+	size_t probe(uint64_t k) const;
+	void insert(uint64_t k, uint32_t slot);
+	void erase(uint64_t k);
+	uint32_t frequency(uint64_t k) const;
+	void touch(uint64_t k);
+
+	static constexpr uint64_t kEmpty = 0;
+	bool admitEnabled_;
+	std::vector<uint64_t> slotKey_;     // key per slot (kEmpty = free)
+	std::vector<uint8_t> slotRef_;      // CLOCK reference bit
+	std::vector<uint8_t> slotPinned_;
+	std::vector<uint64_t> mapKey_;      // open addressing, linear probing
+	std::vector<uint32_t> mapSlot_;
+	size_t mapMask_ = 0;
+	size_t hand_ = 0;
+	size_t used_ = 0;
+	std::vector<uint32_t> free_;        // free slots (stack)
+	void resetFree();
+	std::vector<uint8_t> sketch_;       // 4 x width count-min sketch, halved periodically
+	size_t sketchMask_ = 0;
+	uint64_t sketchAdds_ = 0;
+	Stats stats_;
+};
+
+} // namespace engrampool::cache

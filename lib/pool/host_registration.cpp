@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// host_registration.cpp - claim, renew and release this host's slot.
+#include "pool/host_registration.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <thread>
+#include <unistd.h>
+
+#include "util/cacheops.hpp"
+#include "util/units.hpp"
+
+namespace engrampool {
+
+using namespace format;
+
+HostRegistration::~HostRegistration()
+{
+	if (map_)
+		munmap(map_, mapLen_);
+	if (fd_ >= 0)
+		close(fd_);
+}
+
+Status HostRegistration::write(uint32_t state, uint64_t observedGen)
+{
+	HostSlot tmp{};
+	Uuid me = localHostId();
+	std::memcpy(tmp.hostUuid, me.data(), 16);
+	setFixedString(tmp.hostname, sizeof(tmp.hostname), localHostName().substr(0, sizeof(tmp.hostname) - 1));
+	tmp.pid = (uint32_t)getpid();
+	tmp.state = state;
+	tmp.attachTimeNs = attachNs_;
+	tmp.heartbeatNs = nowRealtimeNs();
+	tmp.observedGen = observedGen;
+	tmp.leaseMs = leaseMs_;
+	// Odd sequence while rewriting, body + CRC, even sequence: readers never trust a
+	// half-written slot.
+	uint64_t seq = slot_->seq + 1 + (slot_->seq & 1);
+	__atomic_store_n(&slot_->seq, seq, __ATOMIC_RELEASE);
+	flushLines(&slot_->seq, 8);
+	storeFence();
+	tmp.crc = hostSlotCrc(tmp);
+	std::memcpy(reinterpret_cast<uint8_t *>(slot_) + 8, reinterpret_cast<uint8_t *>(&tmp) + 8, sizeof(HostSlot) - 8);
+	flushLines(slot_, sizeof(HostSlot));
+	storeFence();
+	__atomic_store_n(&slot_->seq, seq + 1, __ATOMIC_RELEASE);
+	flushLines(&slot_->seq, 8);
+	storeFence();
+	if (fileBacked_)
+		msync(map_, mapLen_, MS_ASYNC);
+	return Status::ok();
+}
+
+Result<std::unique_ptr<HostRegistration>> HostRegistration::attach(const Pool &pool, int index, uint64_t observedGen,
+								   uint64_t leaseMs)
+{
+	const RegionUri &uri = pool.region().uri();
+	std::unique_ptr<HostRegistration> r(new HostRegistration());
+	r->attachNs_ = nowRealtimeNs();
+	r->leaseMs_ = leaseMs ? leaseMs : pool.superblock().leaseMs;
+	r->fileBacked_ = uri.kind == RegionKind::File;
+
+	// Pick the slot: configured, or first free/expired/detached.
+	uint32_t chosen = UINT32_MAX;
+	if (index >= 0) {
+		if ((uint32_t)index >= kHostSlots)
+			return errorf(-EINVAL, "host index %d outside [0, %u)", index, kHostSlots);
+		chosen = (uint32_t)index;
+		for (auto &h : pool.hosts())
+			if (h.index == chosen && h.live && !(h.host == localHostId() && h.pid == (uint32_t)getpid()))
+				return errorf(-EBUSY, "host slot %u is held by live host %s (pid %u); pick another host index",
+					      chosen, h.hostname.c_str(), h.pid);
+	} else {
+		std::vector<bool> busy(kHostSlots, false);
+		for (auto &h : pool.hosts())
+			busy[h.index] = h.corrupt || h.live;
+		for (uint32_t i = 0; i < kHostSlots && chosen == UINT32_MAX; i++)
+			if (!busy[i])
+				chosen = i;
+		if (chosen == UINT32_MAX)
+			return errorf(-ENOSPC, "all %u host slots are held by live hosts", kHostSlots);
+	}
+	r->index_ = chosen;
+
+	int flags = O_RDWR | O_CLOEXEC;
+	if (uri.kind == RegionKind::Emul)
+		r->fd_ = shm_open(("/engrampool." + uri.name).c_str(), flags, 0);
+	else
+		r->fd_ = ::open(uri.path.c_str(), flags);
+	if (r->fd_ < 0)
+		return errnoError(errno, "open " + uri.path + " for this host's slot (agents need write access to it)");
+	uint64_t slotOff = kHostsOffset + (uint64_t)chosen * kHostSlotSize;
+	uint64_t mapOff = slotOff, mapLen = kHostSlotSize;
+	if (uri.kind == RegionKind::Dax) {
+		mapOff = 0; // devdax mappings are whole alignment units
+		mapLen = kDataOffset;
+	}
+	void *p = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd_, (off_t)mapOff);
+	if (p == MAP_FAILED)
+		return errnoError(errno, "map host slot " + std::to_string(chosen));
+	r->map_ = static_cast<uint8_t *>(p);
+	r->mapLen_ = mapLen;
+	r->slot_ = reinterpret_cast<HostSlot *>(r->map_ + (slotOff - mapOff));
+	EP_TRY(r->write(1, observedGen));
+	if (index < 0) {
+		// Without a configured index two hosts may pick the same free slot: wait a
+		// moment and check that ours is still there.
+		std::this_thread::sleep_for(std::chrono::milliseconds(2));
+		invalidateLines(r->slot_, sizeof(HostSlot));
+		if (r->slot_->pid != (uint32_t)getpid() ||
+		    std::memcmp(r->slot_->hostUuid, localHostId().data(), 16) != 0)
+			return errorf(-EAGAIN, "host slot %u was claimed by another host at the same time; retry or "
+					       "configure a host index",
+				      chosen);
+	}
+	return r;
+}
+
+Status HostRegistration::heartbeat(uint64_t observedGen)
+{
+	return write(1, observedGen);
+}
+
+Status HostRegistration::detach()
+{
+	return write(2, 0);
+}
+
+} // namespace engrampool
