@@ -25,10 +25,8 @@ int main(int argc, char **argv)
 	addGcCommand(app, runner);
 	addMasterCommand(app, runner);
 	addDestroyCommand(app, runner);
-#ifdef EP_HAVE_HASH_COMMANDS
 	addHashCommand(app, runner);
 	addModelCommand(app, runner);
-#endif
 	try {
 		app.parse(argc, argv);
 	} catch (const CLI::CallForHelp &e) {
