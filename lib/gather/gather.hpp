@@ -26,6 +26,11 @@ struct Job {
 	size_t dstStride = 0;             // bytes between rows in dst (>= rowBytes)
 };
 
+// Copy kernels. Auto picks the widest the CPU runs (EP_GATHER_ISA=naive|scalar|avx2|avx512
+// overrides it for experiments). Naive is the baseline a user would write: one memcpy
+// per row, no prefetching, no streaming stores.
+enum class Isa : uint8_t { Auto, Naive, Scalar, Avx2, Avx512 };
+
 struct Options {
 	uint32_t threads = 1;             // total workers including the calling thread
 	int numaNode = -1;                // run helper threads on this node (-1 = anywhere)
@@ -33,13 +38,36 @@ struct Options {
 	uint32_t prefetchDistance = 8;    // rows prefetched ahead
 	CostModel cost;                   // emulated CXL cost (all zero = none)
 	size_t parallelThreshold = 256;   // below this many rows the caller works alone
+	Isa isa = Isa::Auto;
+	// How long an idle helper spins before it sleeps on a futex. Spinning buys a
+	// sub-microsecond start for back-to-back runs; sleeping frees the core.
+	uint32_t spinNs = 20000;
 };
 
 // Failure details of the last run() (set without formatting: plain fields).
 struct Fault {
 	bool sigbus = false;
 	uint64_t offset = 0;              // byte offset in the table where the fault hit
+	uint64_t row = 0;                 // offset / rowStride: the pool row that faulted
+	bool inTable = false;             // false: the faulting address was outside the table (dst?)
+	uintptr_t address = 0;            // si_addr as the kernel reported it
 };
+
+// The cost model (see CostModel): a run of `rows` rows and `bytes` bytes issued with
+// `inflight` rows outstanding at a time (prefetchDistance per worker x workers) takes at
+// least max(ceil(rows / inflight) * latencyNs, bytes / linkGbps) ns. The engine
+// busy-waits until that much time has passed since run() began, so the real copy
+// counts towards it (the emulated link replaces local memory, it does not add to it).
+// switchGbps (shared by hosts) is not applied here: it needs the other hosts' traffic.
+inline uint64_t modeledNs(const CostModel &c, size_t rows, uint64_t bytes, uint32_t inflight)
+{
+	if (!rows)
+		return 0;
+	uint64_t in = inflight ? inflight : 1;
+	uint64_t lat = (uint64_t)c.latencyNs * ((rows + in - 1) / in);
+	uint64_t bw = c.linkGbps > 0 ? (uint64_t)((double)bytes / c.linkGbps) : 0; // GB/s == bytes/ns
+	return lat > bw ? lat : bw;
+}
 
 class Engine {
 public:
@@ -52,7 +80,12 @@ public:
 	virtual const Options &options() const = 0;
 };
 
-// Single-threaded primitive (used by the engine, benchmarks and tests).
+// Single-threaded primitive (used by the engine, benchmarks and tests), best kernel.
 void gatherRows(const Job &job, size_t begin, size_t end, bool nonTemporal, uint32_t prefetchDistance);
+// The same with a chosen kernel; isaSupported(isa) must hold.
+void gatherRowsWith(Isa isa, const Job &job, size_t begin, size_t end, bool nonTemporal, uint32_t prefetchDistance);
+bool isaSupported(Isa isa);
+Isa bestIsa();                        // what Auto resolves to (honours EP_GATHER_ISA)
+const char *isaName(Isa isa);
 
 } // namespace engrampool::gather

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// copy_loop.hpp - the gather loop shared by the kernels (internal). Each kernel .cpp
+// includes it after choosing its ISA with #pragma GCC target; everything here has
+// internal linkage so the linker can never hand one ISA's instantiation to another.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gather/gather.hpp"
+
+namespace engrampool::gather::detail {
+namespace {
+
+// Rows wider than this are prefetched only this far: the hardware streamer follows
+// sequential lines inside the page, the first ones are the latency that matters.
+constexpr uint32_t kMaxPrefetchBytes = 2048;
+
+inline __attribute__((always_inline)) void prefetchRow(const uint8_t *src, uint32_t bytes)
+{
+	uintptr_t first = reinterpret_cast<uintptr_t>(src) & ~uintptr_t(63);
+	uintptr_t last = reinterpret_cast<uintptr_t>(src) + (bytes < kMaxPrefetchBytes ? bytes : kMaxPrefetchBytes) - 1;
+	for (uintptr_t a = first; a <= last; a += 64)
+		__builtin_prefetch(reinterpret_cast<const void *>(a), 0, 3);
+}
+
+// Ops provides: template <uint32_t K, bool NT> static void copy(uint8_t *d, const uint8_t *s, uint32_t n)
+// (K = 0: n bytes; otherwise exactly K) and static void fence() for streaming stores.
+template <class Ops, uint32_t K, bool NT>
+void gatherLoop(const Job &job, size_t begin, size_t end, uint32_t dist)
+{
+	const uint8_t *table = job.table;
+	const uint64_t *rows = job.rows;
+	const size_t stride = job.rowStride;
+	const uint32_t bytes = K ? K : job.rowBytes;
+	const size_t dstStride = job.dstStride;
+	uint8_t *d = job.dst + begin * dstStride;
+
+	// Many rows in flight: the copy of row i waits on memory that was requested
+	// `dist` rows earlier, so up to `dist` misses overlap instead of serialising.
+	size_t warm = end - begin < dist ? end : begin + dist;
+	for (size_t i = begin; i < warm; i++)
+		prefetchRow(table + rows[i] * stride, bytes);
+	size_t i = begin;
+	if (dist) {
+		for (; i + dist < end; i++, d += dstStride) {
+			prefetchRow(table + rows[i + dist] * stride, bytes);
+			Ops::template copy<K, NT>(d, table + rows[i] * stride, bytes);
+		}
+	}
+	for (; i < end; i++, d += dstStride)
+		Ops::template copy<K, NT>(d, table + rows[i] * stride, bytes);
+	if (NT)
+		Ops::fence();
+}
+
+template <class Ops, bool NT>
+void dispatchSize(const Job &job, size_t begin, size_t end, uint32_t dist)
+{
+	// Compile-time sizes for the row widths of real Engram tables (fp16 x 32/64/128/160,
+	// fp8 x 256, DeepSeek-V4's 264-byte packed rows); anything else takes the loop.
+	switch (job.rowBytes) {
+	case 64: return gatherLoop<Ops, 64, NT>(job, begin, end, dist);
+	case 128: return gatherLoop<Ops, 128, NT>(job, begin, end, dist);
+	case 256: return gatherLoop<Ops, 256, NT>(job, begin, end, dist);
+	case 264: return gatherLoop<Ops, 264, NT>(job, begin, end, dist);
+	case 320: return gatherLoop<Ops, 320, NT>(job, begin, end, dist);
+	case 512: return gatherLoop<Ops, 512, NT>(job, begin, end, dist);
+	default: return gatherLoop<Ops, 0, NT>(job, begin, end, dist);
+	}
+}
+
+template <class Ops>
+void gatherEntry(const Job &job, size_t begin, size_t end, bool nonTemporal, uint32_t dist)
+{
+	if (begin >= end || job.rowBytes == 0)
+		return;
+	if (nonTemporal)
+		dispatchSize<Ops, true>(job, begin, end, dist);
+	else
+		dispatchSize<Ops, false>(job, begin, end, dist);
+}
+
+} // namespace
+} // namespace engrampool::gather::detail

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0
+// engine.cpp - the gather engine: helper threads that share a run() with the caller.
+//
+// Work sharing: a run is cut into chunks handed out by one atomic counter. The caller
+// starts on chunks at once and helpers join as they wake, so a helper that is slow to
+// wake (2 busy cores, a descheduled thread) costs parallelism, never a wait for work
+// it was statically assigned. The caller only waits for chunks already being copied.
+//
+// Publication: the caller writes the job while `open_` is false and no helper is
+// inside (`busy_` == 0), then opens it and bumps `epoch_` (the futex word). A helper
+// enters by incrementing busy_ and only then checks open_ (both seq_cst, a Dekker
+// pair), so it can never read a job that is being rewritten. A helper that wakes
+// late finds the counter exhausted and leaves without touching the caller's buffers.
+//
+// Idle helpers spin on epoch_ for Options::spinNs, then sleep in FUTEX_WAIT; the
+// caller issues FUTEX_WAKE only when someone sleeps (`sleepers_`), so back-to-back
+// runs cost no syscall.
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <linux/futex.h>
+#include <mutex>
+#include <pthread.h>
+#include <sched.h>
+#include <string>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "ep_config.h"
+#include "gather/gather.hpp"
+#include "gather/kernel.hpp"
+#include "gather/sigbus.hpp"
+
+#if EP_HAVE_NUMA
+#include <numa.h>
+#endif
+
+namespace engrampool::gather {
+
+namespace {
+
+constexpr uint32_t kMaxThreads = 256;
+constexpr size_t kMinChunkRows = 32;
+constexpr uint32_t kChunksPerWorker = 4;
+
+inline void cpuRelax()
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#endif
+}
+
+inline uint64_t nowNs()
+{
+	return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
+		       std::chrono::steady_clock::now().time_since_epoch())
+		.count();
+}
+
+void futexWait(std::atomic<uint32_t> *word, uint32_t expected)
+{
+	syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futexWakeAll(std::atomic<uint32_t> *word)
+{
+	syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+// Spin, then yield: a worker we wait for may be descheduled on a 2-core machine.
+template <typename Pred>
+inline void waitUntil(Pred done)
+{
+	for (uint32_t spins = 0; !done(); spins++) {
+		if (spins < 4096)
+			cpuRelax();
+		else
+			sched_yield();
+	}
+}
+
+Status validate(const Options &o)
+{
+	if (o.threads == 0 || o.threads > kMaxThreads)
+		return errorf(-EINVAL, "gather: threads must be 1..%u, got %u", kMaxThreads, o.threads);
+	if (o.isa != Isa::Auto && !isaSupported(o.isa))
+		return errorf(EP_E_UNSUPPORTED, "gather: this CPU cannot run the %s kernel", isaName(o.isa));
+	if (o.cost.latencyNs > 1000000 || o.cost.linkGbps < 0)
+		return errorf(-EINVAL, "gather: cost model out of range (latency %u ns, link %.3f GB/s)", o.cost.latencyNs,
+			      o.cost.linkGbps);
+	if (o.numaNode >= 0) {
+#if EP_HAVE_NUMA
+		if (numa_available() < 0) {
+			if (o.numaNode != 0)
+				return errorf(-ENODEV, "gather: NUMA node %d: this machine has no NUMA support", o.numaNode);
+		} else if (o.numaNode > numa_max_node()) {
+			return errorf(-ENODEV, "gather: NUMA node %d does not exist (nodes 0-%d, see 'numactl -H')",
+				      o.numaNode, numa_max_node());
+		}
+#endif
+	}
+	return Status::ok();
+}
+
+class EngineImpl final : public Engine {
+public:
+	explicit EngineImpl(const Options &o) : opts_(o), kernel_(detail::kernelFor(o.isa)) {}
+
+	~EngineImpl() override
+	{
+		stop_.store(true, std::memory_order_seq_cst);
+		epoch_.fetch_add(1, std::memory_order_seq_cst);
+		futexWakeAll(&epoch_);
+		for (auto &t : helpers_)
+			t.join();
+	}
+
+	Status start()
+	{
+		uint32_t n = opts_.threads - 1;
+		helpers_.reserve(n);
+		for (uint32_t i = 0; i < n; i++) {
+			try {
+				helpers_.emplace_back([this, i] { helperMain(i); });
+			} catch (const std::system_error &e) {
+				return errorf(-EAGAIN, "gather: cannot start helper thread %u: %s", i, e.what());
+			}
+		}
+		std::unique_lock<std::mutex> lk(startMutex_);
+		startCv_.wait(lk, [&] { return started_ == n; });
+		if (pinError_)
+			return errorf(pinError_, "gather: cannot run helper threads on NUMA node %d", opts_.numaNode);
+		return Status::ok();
+	}
+
+	int run(const Job &job) override
+	{
+		fault_ = Fault{};
+		if (job.count == 0 || job.rowBytes == 0)
+			return 0;
+		const uint64_t t0 = opts_.cost.enabled() ? nowNs() : 0;
+		uint32_t workers = 1;
+		int rc;
+		if (helpers_.empty() || job.count < opts_.parallelThreshold) {
+			rc = runAlone(job);
+		} else {
+			workers = opts_.threads;
+			rc = runShared(job);
+		}
+		if (t0)
+			applyCost(job, workers, t0);
+		return rc;
+	}
+
+	Fault fault() const override { return fault_; }
+	const Options &options() const override { return opts_; }
+
+private:
+	struct Span {
+		const EngineImpl *self;
+		const Job *job;
+		size_t begin, end;
+	};
+
+	static void copySpan(void *p)
+	{
+		auto *s = static_cast<Span *>(p);
+		s->self->kernel_(*s->job, s->begin, s->end, s->self->opts_.nonTemporal, s->self->opts_.prefetchDistance);
+	}
+
+	void recordFault(const Job &job, uintptr_t addr)
+	{
+		Fault f;
+		f.sigbus = true;
+		f.address = addr;
+		uintptr_t base = reinterpret_cast<uintptr_t>(job.table);
+		uint64_t span = job.tableRows * job.rowStride;
+		f.offset = addr - base;
+		f.inTable = addr >= base && addr - base < span;
+		f.row = job.rowStride ? f.offset / job.rowStride : 0;
+		fault_ = f;
+	}
+
+	int runAlone(const Job &job)
+	{
+		Span s{ this, &job, 0, job.count };
+		uintptr_t addr = 0;
+		int rc = guardedCall(copySpan, &s, &addr);
+		if (rc) {
+			if (opts_.nonTemporal)
+				flushStreams();
+			recordFault(job, addr);
+		}
+		return rc;
+	}
+
+	int runShared(const Job &job)
+	{
+		// Close the previous run and wait out any helper still inside it.
+		open_.store(false, std::memory_order_seq_cst);
+		waitUntil([&] { return busy_.load(std::memory_order_seq_cst) == 0; });
+
+		job_ = job;
+		size_t chunk = (job.count + opts_.threads * kChunksPerWorker - 1) / (opts_.threads * kChunksPerWorker);
+		chunkRows_ = std::max(chunk, kMinChunkRows);
+		chunks_ = (job.count + chunkRows_ - 1) / chunkRows_;
+		next_.store(0, std::memory_order_relaxed);
+		done_.store(0, std::memory_order_relaxed);
+		faulted_.store(false, std::memory_order_relaxed);
+		faultAddr_ = 0;
+
+		open_.store(true, std::memory_order_seq_cst);
+		epoch_.fetch_add(1, std::memory_order_seq_cst);
+		if (sleepers_.load(std::memory_order_seq_cst))
+			futexWakeAll(&epoch_);
+
+		work();
+		waitUntil([&] { return done_.load(std::memory_order_acquire) == chunks_; });
+		if (faulted_.load(std::memory_order_acquire)) {
+			recordFault(job, faultAddr_);
+			return -EFAULT;
+		}
+		return 0;
+	}
+
+	// Take chunks until none are left (caller and helpers alike).
+	void work()
+	{
+		for (;;) {
+			size_t c = next_.fetch_add(1, std::memory_order_relaxed);
+			if (c >= chunks_)
+				return;
+			// After a fault the rest is skipped (the run fails anyway) but still counted.
+			if (!faulted_.load(std::memory_order_relaxed)) {
+				Span s{ this, &job_, c * chunkRows_, std::min(job_.count, (c + 1) * chunkRows_) };
+				uintptr_t addr = 0;
+				if (guardedCall(copySpan, &s, &addr)) {
+					if (opts_.nonTemporal)
+						flushStreams();
+					bool expected = false;
+					if (faulted_.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
+						faultAddr_ = addr; // published by the done_ release below
+				}
+			}
+			done_.fetch_add(1, std::memory_order_release);
+		}
+	}
+
+	static void flushStreams()
+	{
+#if defined(__x86_64__)
+		__builtin_ia32_sfence();
+#endif
+	}
+
+	void applyCost(const Job &job, uint32_t workers, uint64_t t0)
+	{
+		uint32_t inflight = std::max<uint32_t>(1, opts_.prefetchDistance) * workers;
+		uint64_t ns = modeledNs(opts_.cost, job.count, (uint64_t)job.count * job.rowBytes, inflight);
+		uint64_t until = t0 + ns;
+		while (nowNs() < until)
+			cpuRelax();
+	}
+
+	void pinHelper(uint32_t index)
+	{
+		char name[16];
+		snprintf(name, sizeof(name), "ep-gather-%u", index + 1);
+		pthread_setname_np(pthread_self(), name);
+#if EP_HAVE_NUMA
+		if (opts_.numaNode >= 0 && numa_available() >= 0 && numa_run_on_node(opts_.numaNode) != 0) {
+			std::lock_guard<std::mutex> lk(startMutex_);
+			pinError_ = -errno;
+		}
+#endif
+	}
+
+	void helperMain(uint32_t index)
+	{
+		pinHelper(index);
+		uint32_t seen = epoch_.load(std::memory_order_acquire);
+		{
+			std::lock_guard<std::mutex> lk(startMutex_);
+			started_++;
+		}
+		startCv_.notify_one();
+		for (;;) {
+			seen = waitEpoch(seen);
+			if (stop_.load(std::memory_order_acquire))
+				return;
+			busy_.fetch_add(1, std::memory_order_seq_cst);
+			if (open_.load(std::memory_order_seq_cst))
+				work();
+			busy_.fetch_sub(1, std::memory_order_seq_cst);
+		}
+	}
+
+	uint32_t waitEpoch(uint32_t seen)
+	{
+		const uint64_t spinUntil = nowNs() + opts_.spinNs;
+		uint32_t e;
+		for (uint32_t i = 0; (e = epoch_.load(std::memory_order_acquire)) == seen; i++) {
+			// Read the clock every 64 pauses only: it costs more than a pause.
+			if ((i & 63) == 63 && nowNs() >= spinUntil)
+				break;
+			cpuRelax();
+		}
+		while (e == seen) {
+			sleepers_.fetch_add(1, std::memory_order_seq_cst);
+			e = epoch_.load(std::memory_order_seq_cst);
+			if (e == seen)
+				futexWait(&epoch_, seen);
+			sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+			e = epoch_.load(std::memory_order_acquire);
+		}
+		return e;
+	}
+
+	const Options opts_;
+	const detail::KernelFn kernel_;
+	std::vector<std::thread> helpers_;
+	Fault fault_;
+
+	std::mutex startMutex_;
+	std::condition_variable startCv_;
+	uint32_t started_ = 0;
+	int pinError_ = 0;
+
+	// Each hot word on its own line: helpers poll epoch_ while the caller bumps others.
+	alignas(64) std::atomic<uint32_t> epoch_{ 0 };
+	alignas(64) std::atomic<uint32_t> sleepers_{ 0 };
+	alignas(64) std::atomic<uint32_t> busy_{ 0 };
+	std::atomic<bool> open_{ false };
+	std::atomic<bool> stop_{ false };
+	alignas(64) std::atomic<size_t> next_{ 0 };
+	alignas(64) std::atomic<size_t> done_{ 0 };
+	std::atomic<bool> faulted_{ false };
+	uintptr_t faultAddr_ = 0;
+	alignas(64) Job job_;
+	size_t chunkRows_ = 0;
+	size_t chunks_ = 0;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Engine>> Engine::create(const Options &opts)
+{
+	EP_TRY(validate(opts));
+	if (int rc = installSigbusHandler())
+		return errorf(rc, "gather: cannot install the SIGBUS handler");
+	auto e = std::make_unique<EngineImpl>(opts);
+	EP_TRY(e->start());
+	return std::unique_ptr<Engine>(std::move(e));
+}
+
+} // namespace engrampool::gather
