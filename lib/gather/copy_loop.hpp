@@ -15,13 +15,17 @@ namespace {
 // Rows wider than this are prefetched only this far: the hardware streamer follows
 // sequential lines inside the page, the first ones are the latency that matters.
 constexpr uint32_t kMaxPrefetchBytes = 2048;
+// Prefetch into L2 (prefetcht1), not L1: L2 tracks several times more outstanding
+// misses than L1's fill buffers, and memory-level parallelism is what bounds a gather
+// of random rows (measured here: +5-15% for 264 B and 1 KiB rows at distance 32).
+constexpr int kPrefetchLocality = 2;
 
 inline __attribute__((always_inline)) void prefetchRow(const uint8_t *src, uint32_t bytes)
 {
 	uintptr_t first = reinterpret_cast<uintptr_t>(src) & ~uintptr_t(63);
 	uintptr_t last = reinterpret_cast<uintptr_t>(src) + (bytes < kMaxPrefetchBytes ? bytes : kMaxPrefetchBytes) - 1;
 	for (uintptr_t a = first; a <= last; a += 64)
-		__builtin_prefetch(reinterpret_cast<const void *>(a), 0, 3);
+		__builtin_prefetch(reinterpret_cast<const void *>(a), 0, kPrefetchLocality);
 }
 
 // Ops provides: template <uint32_t K, bool NT> static void copy(uint8_t *d, const uint8_t *s, uint32_t n)
