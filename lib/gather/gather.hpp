@@ -34,7 +34,8 @@ enum class Isa : uint8_t { Auto, Naive, Scalar, Avx2, Avx512 };
 struct Options {
 	uint32_t threads = 1;             // total workers including the calling thread
 	int numaNode = -1;                // run helper threads on this node (-1 = anywhere)
-	bool nonTemporal = false;         // streaming stores into dst (large gathers)
+	bool nonTemporal = false;         // streaming stores into dst: only for batches far larger than
+	                                  // the LLC; a staging slot that fits is faster cached (measured)
 	uint32_t prefetchDistance = 8;    // rows prefetched ahead
 	CostModel cost;                   // emulated CXL cost (all zero = none)
 	size_t parallelThreshold = 256;   // below this many rows the caller works alone
@@ -69,6 +70,9 @@ inline uint64_t modeledNs(const CostModel &c, size_t rows, uint64_t bytes, uint3
 	return lat > bw ? lat : bw;
 }
 
+// One run() at a time per engine (the agent owns one per staging ring). Helper threads
+// are started by create() and parked between runs; the caller always works too, so a
+// run never waits for a helper to wake before progress starts.
 class Engine {
 public:
 	static Result<std::unique_ptr<Engine>> create(const Options &opts);
