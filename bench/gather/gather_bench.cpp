@@ -6,6 +6,9 @@
 //       per run(). Counters: GBps, Mrows_s, and measured right after with the same thread
 //       count: memcpy_GBps (sequential memcpy of the same bytes, the bandwidth limit),
 //       naive_GBps (one memcpy per row, no prefetch), vs_memcpy and vs_naive (ratios).
+//       With one thread also cpu_GBps / cpu_memcpy_GBps / cpu_vs_memcpy: the same in the
+//       thread's CPU time, which a loaded machine does not skew (time spent descheduled
+//       is not counted), the figure to compare with scripts/bench_gather_numpy.py.
 //   memcpy/<threads>    sequential memcpy alone (4 KiB pieces over the threads).
 //   step/<threads>/gap_us:<g>  latency of one decode-step gather (64 tokens x 16 rows x
 //       2 layers of 320 B = 2048 rows): p50/p99/max in us. gap 0 = back-to-back runs
@@ -21,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -43,6 +47,13 @@ using namespace engrampool::gather;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+double threadCpuSeconds()
+{
+	timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 uint64_t envBytes(const char *name, uint64_t def)
 {
@@ -169,7 +180,7 @@ double timedGather(Engine &e, Job job, Walker &w, double seconds)
 // plain memcpy (the Naive kernel), split over the threads like a gather.
 constexpr uint32_t kPiece = 4096;
 
-double timedMemcpy(uint32_t threads, size_t batch, uint8_t *dst, double seconds)
+double timedMemcpy(uint32_t threads, size_t batch, uint8_t *dst, double seconds, double *cpuGbps = nullptr)
 {
 	auto e = engine(threads, Isa::Naive, false, 0);
 	size_t pieces = batch / kPiece;
@@ -178,6 +189,7 @@ double timedMemcpy(uint32_t threads, size_t batch, uint8_t *dst, double seconds)
 		seq[i] = i;
 	Table &t = table();
 	uint64_t off = 0, bytes = 0;
+	double c0 = threadCpuSeconds();
 	auto t0 = Clock::now(), t1 = t0;
 	do {
 		if (off + pieces * kPiece > t.bytes)
@@ -191,6 +203,8 @@ double timedMemcpy(uint32_t threads, size_t batch, uint8_t *dst, double seconds)
 		bytes += pieces * kPiece;
 		t1 = Clock::now();
 	} while (std::chrono::duration<double>(t1 - t0).count() < seconds);
+	if (cpuGbps)
+		*cpuGbps = bytes / (threadCpuSeconds() - c0) / 1e9;
 	return bytes / std::chrono::duration<double>(t1 - t0).count() / 1e9;
 }
 
@@ -210,6 +224,7 @@ void gatherBench(benchmark::State &state, uint32_t rowBytes, uint32_t threads, b
 
 	uint64_t bytes = 0;
 	auto t0 = Clock::now();
+	double c0 = threadCpuSeconds();
 	for (auto _ : state) {
 		job.rows = w.next(count);
 		if (e->run(job) != 0) {
@@ -219,13 +234,15 @@ void gatherBench(benchmark::State &state, uint32_t rowBytes, uint32_t threads, b
 		bytes += count * rowBytes;
 	}
 	double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+	double cpuSec = threadCpuSeconds() - c0;
 	double gbps = bytes / sec / 1e9;
 	state.SetBytesProcessed((int64_t)bytes);
 	state.SetItemsProcessed((int64_t)(bytes / rowBytes));
 
 	// Same-run baselines, same thread count, about as long as the measurement.
 	double base = std::clamp(sec, 0.05, 0.5);
-	double memcpyGbps = timedMemcpy(threads, count * rowBytes, dst.data, base);
+	double memcpyCpuGbps = 0;
+	double memcpyGbps = timedMemcpy(threads, count * rowBytes, dst.data, base, &memcpyCpuGbps);
 	auto naive = engine(threads, Isa::Naive, false);
 	Walker w2{ rowIds(rowBytes) };
 	w2.pos = w.pos;   // rows not touched by the measurement just before
@@ -237,6 +254,12 @@ void gatherBench(benchmark::State &state, uint32_t rowBytes, uint32_t threads, b
 	state.counters["naive_GBps"] = naiveGbps;
 	state.counters["vs_memcpy"] = gbps / memcpyGbps;
 	state.counters["vs_naive"] = gbps / naiveGbps;
+	if (threads == 1) {
+		double cpuGbps = bytes / cpuSec / 1e9;
+		state.counters["cpu_GBps"] = cpuGbps;
+		state.counters["cpu_memcpy_GBps"] = memcpyCpuGbps;
+		state.counters["cpu_vs_memcpy"] = cpuGbps / memcpyCpuGbps;
+	}
 	state.SetLabel(std::string(isaName(bestIsa())) + (nt ? "+nt" : ""));
 }
 
