@@ -30,28 +30,39 @@ class CallScope {
 public:
 	explicit CallScope(int device)
 	{
-		cudaThreadExchangeStreamCaptureMode(&mode_);
-		rc_ = cudaGetDevice(&prev_);
+		call_ = "cudaThreadExchangeStreamCaptureMode(relaxed)";
+		rc_ = cudaThreadExchangeStreamCaptureMode(&mode_);
+		exchanged_ = rc_ == cudaSuccess;
+		if (rc_ == cudaSuccess) {
+			call_ = "cudaGetDevice";
+			rc_ = cudaGetDevice(&prev_);
+		}
 		if (rc_ == cudaSuccess && prev_ != device) {
+			call_ = "cudaSetDevice";
 			rc_ = cudaSetDevice(device);
 			switched_ = rc_ == cudaSuccess;
 		}
 	}
 	~CallScope()
 	{
-		if (switched_)
-			cudaSetDevice(prev_);
-		cudaThreadExchangeStreamCaptureMode(&mode_);
+		// Restoring cannot be undone if it fails; clear the error for the next call.
+		if (switched_ && cudaSetDevice(prev_) != cudaSuccess)
+			cudaGetLastError();
+		if (exchanged_ && cudaThreadExchangeStreamCaptureMode(&mode_) != cudaSuccess)
+			cudaGetLastError();
 	}
 	CallScope(const CallScope &) = delete;
 	CallScope &operator=(const CallScope &) = delete;
 	cudaError_t rc() const { return rc_; }
+	const char *call() const { return call_; }
 
 private:
 	cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
 	int prev_ = 0;
 	bool switched_ = false;
+	bool exchanged_ = false;
 	cudaError_t rc_ = cudaSuccess;
+	const char *call_ = "";
 };
 
 class CudaDevice final : public Device {
@@ -81,7 +92,8 @@ public:
 				      n - 1);
 		CallScope scope(opts_.cudaDevice);
 		if (scope.rc() != cudaSuccess)
-			return cudaError("cudaSetDevice(" + std::to_string(opts_.cudaDevice) + ")", scope.rc());
+			return cudaError(std::string(scope.call()) + " for device " + std::to_string(opts_.cudaDevice),
+					 scope.rc());
 		cudaDeviceProp prop{};
 		rc = cudaGetDeviceProperties(&prop, opts_.cudaDevice);
 		if (rc != cudaSuccess)
@@ -117,7 +129,7 @@ public:
 			return errors_.set(std::move(s));
 		CallScope scope(opts_.cudaDevice);
 		if (scope.rc() != cudaSuccess)
-			return errors_.set(cudaError("cudaSetDevice", scope.rc()));
+			return errors_.set(cudaError(scope.call(), scope.rc()));
 		// Copies of the old buffers may still be in flight.
 		cudaError_t rc = cudaStreamSynchronize(stream_);
 		if (rc != cudaSuccess)
@@ -142,7 +154,7 @@ public:
 	{
 		CallScope scope(opts_.cudaDevice);
 		if (scope.rc() != cudaSuccess)
-			return errors_.set(cudaError("cudaSetDevice", scope.rc()));
+			return errors_.set(cudaError(scope.call(), scope.rc()));
 		cudaError_t rc = cudaStreamSynchronize(stream_);
 		if (rc != cudaSuccess)
 			return errors_.set(cudaError("cudaStreamSynchronize (before replacing the cache)", rc));
@@ -209,7 +221,7 @@ public:
 			cudaGetLastError();
 			DataError err;
 			err.code = -EIO;
-			err.call = "cudaEventSynchronize";
+			err.call = scope.rc() != cudaSuccess ? scope.call() : "cudaEventSynchronize";
 			err.detail = cudaGetErrorString(rc);
 			err.slot = slot;
 			err.layer = layer;
@@ -243,7 +255,7 @@ private:
 		};
 		CallScope scope(opts_.cudaDevice);
 		if (scope.rc() != cudaSuccess)
-			return failed("cudaSetDevice", scope.rc());
+			return failed(scope.call(), scope.rc());
 		cudaError_t rc;
 		if (c.uniqueRows > 0 &&
 		    (rc = cudaMemcpyAsync(b.deviceRows, b.stagingRows, c.uniqueRows * c.rowStride, cudaMemcpyHostToDevice,

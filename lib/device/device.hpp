@@ -64,6 +64,8 @@ public:
 	// Block until (slot, layer) is complete on the device.
 	virtual int waitLayer(uint32_t slot, uint32_t layer) = 0;
 	// cudaEvent_t of (slot, layer) for cudaStreamWaitEvent on a server stream; nullptr on host.
+	// Inside a CUDA-graph capture wait with cudaEventWaitExternal, so the graph gets an
+	// event-wait node that waits for the latest record when the graph runs.
 	virtual void *layerEvent(uint32_t slot, uint32_t layer) const = 0;
 	// The copy stream (cudaStream_t), nullptr on host.
 	virtual void *stream() const = 0;

@@ -189,6 +189,43 @@ TEST(CudaDevice, DoesNotBreakServerCapture)
 	cudaStreamDestroy(server);
 }
 
+// A graph captured once (wait on the layer event, consume the output) and replayed
+// after each new submit sees each step's rows: stable addresses + external event wait.
+TEST(CudaDevice, GraphWaitsOnLayerEvent)
+{
+	auto d = cudaDevice();
+	ASSERT_TRUE(d);
+	const size_t uniq = 100, out = 300;
+	const uint32_t stride = 320;
+	ASSERT_TRUE(d->allocate(1, 1, uniq, out, stride).isOk());
+	cudaStream_t server;
+	ASSERT_EQ(cudaStreamCreateWithFlags(&server, cudaStreamNonBlocking), cudaSuccess);
+	void *scratch = nullptr;
+	ASSERT_EQ(cudaMalloc(&scratch, out * stride), cudaSuccess);
+	cudaGraph_t graph = nullptr;
+	ASSERT_EQ(cudaStreamBeginCapture(server, cudaStreamCaptureModeGlobal), cudaSuccess);
+	ASSERT_EQ(cudaStreamWaitEvent(server, static_cast<cudaEvent_t>(d->layerEvent(0, 0)), cudaEventWaitExternal),
+		  cudaSuccess);
+	ASSERT_EQ(cudaMemcpyAsync(scratch, d->buffers(0, 0).output, out * stride, cudaMemcpyDeviceToDevice, server),
+		  cudaSuccess);
+	ASSERT_EQ(cudaStreamEndCapture(server, &graph), cudaSuccess);
+	cudaGraphExec_t exec = nullptr;
+	ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+	std::mt19937_64 rng(5);
+	for (int step = 0; step < 5; step++) {
+		eptest::LayerCase c = eptest::makeCase(rng, stride, uniq, out, 0, 0);
+		eptest::fill(d->buffers(0, 0), c);
+		ASSERT_EQ(d->submitLayer(0, 0, uniq, out, 0, stride), 0) << d->lastError();
+		ASSERT_EQ(cudaGraphLaunch(exec, server), cudaSuccess);
+		ASSERT_EQ(cudaStreamSynchronize(server), cudaSuccess);
+		EXPECT_EQ(download(scratch, out * stride), eptest::expectedOutput(c, {}, 0)) << "step " << step;
+	}
+	cudaGraphExecDestroy(exec);
+	cudaGraphDestroy(graph);
+	cudaFree(scratch);
+	cudaStreamDestroy(server);
+}
+
 TEST(CudaDevice, SubmitErrorsNameTheCall)
 {
 	auto d = cudaDevice();
