@@ -3,6 +3,8 @@
 #include "cli.hpp"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -45,6 +47,43 @@ Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint3
 Result<uint64_t> sizeArg(const std::string &text)
 {
 	return parseSize(text);
+}
+
+// [[ids...], ...] (ragged) or one flat [ids...] as a single sequence.
+Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what)
+{
+	nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+	if (j.is_discarded() || !j.is_array())
+		return errorf(-EINVAL, "%s: expected a JSON array of token id arrays", what.c_str());
+	if (!j.empty() && !j[0].is_array())
+		j = nlohmann::json::array({ j });
+	std::vector<std::vector<int64_t>> seqs;
+	for (size_t b = 0; b < j.size(); b++) {
+		if (!j[b].is_array())
+			return errorf(-EINVAL, "%s: sequence %zu is not an array", what.c_str(), b);
+		std::vector<int64_t> s;
+		for (size_t t = 0; t < j[b].size(); t++) {
+			if (!j[b][t].is_number_integer())
+				return errorf(-EINVAL, "%s: sequence %zu, token %zu is not an integer", what.c_str(), b, t);
+			s.push_back(j[b][t].get<int64_t>());
+		}
+		seqs.push_back(std::move(s));
+	}
+	return seqs;
+}
+
+Result<std::vector<std::vector<int64_t>>> readTokens(const std::string &inline_, const std::string &file)
+{
+	if (inline_.empty() == file.empty())
+		return makeError(-EINVAL, "give exactly one of --tokens and --tokens-file");
+	if (file.empty())
+		return parseTokens(inline_, "--tokens");
+	std::ifstream f(file);
+	if (!f)
+		return errnoError(errno, "open " + file);
+	std::stringstream ss;
+	ss << f.rdbuf();
+	return parseTokens(ss.str(), file);
 }
 
 void printJson(const nlohmann::json &j)

@@ -37,6 +37,10 @@ void printJson(const nlohmann::json &j);
 Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint32_t lockWaitMs = 10000);
 // Size option parsing for CLI11 ("64M", "2G").
 Result<uint64_t> sizeArg(const std::string &text);
+// Token batches: JSON [[ids...], ...] (ragged) or one flat [ids...], from --tokens
+// text or a --tokens-file; exactly one of the two.
+Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what);
+Result<std::vector<std::vector<int64_t>>> readTokens(const std::string &inline_, const std::string &file);
 // --json flag with the standard help text.
 void addJsonFlag(CLI::App *sub, bool &flag);
 // True when stdout is a terminal (progress bars only then).
@@ -68,5 +72,6 @@ void addGcCommand(CLI::App &root, Runner &runner);
 void addDestroyCommand(CLI::App &root, Runner &runner);
 void addHashCommand(CLI::App &root, Runner &runner);
 void addModelCommand(CLI::App &root, Runner &runner);
+void addLookupCommand(CLI::App &root, Runner &runner);
 
 } // namespace engrampool::cli

@@ -20,29 +20,6 @@ struct HashArgs {
 	bool json = false;
 };
 
-// [[ids...], ...] (ragged) or one flat [ids...] as a single sequence.
-Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what)
-{
-	nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-	if (j.is_discarded() || !j.is_array())
-		return errorf(-EINVAL, "%s: expected a JSON array of token id arrays", what.c_str());
-	if (!j.empty() && !j[0].is_array())
-		j = nlohmann::json::array({ j });
-	std::vector<std::vector<int64_t>> seqs;
-	for (size_t b = 0; b < j.size(); b++) {
-		if (!j[b].is_array())
-			return errorf(-EINVAL, "%s: sequence %zu is not an array", what.c_str(), b);
-		std::vector<int64_t> s;
-		for (size_t t = 0; t < j[b].size(); t++) {
-			if (!j[b][t].is_number_integer())
-				return errorf(-EINVAL, "%s: sequence %zu, token %zu is not an integer", what.c_str(), b, t);
-			s.push_back(j[b][t].get<int64_t>());
-		}
-		seqs.push_back(std::move(s));
-	}
-	return seqs;
-}
-
 Result<Kernel> parseKernel(const std::string &s)
 {
 	for (Kernel k : { Kernel::Auto, Kernel::Scalar, Kernel::Avx2, Kernel::Avx512 })
@@ -53,20 +30,7 @@ Result<Kernel> parseKernel(const std::string &s)
 
 int runHash(const HashArgs &a)
 {
-	if (a.tokens.empty() == a.tokensFile.empty())
-		return fail("give exactly one of --tokens and --tokens-file");
-	std::string text = a.tokens;
-	std::string what = "--tokens";
-	if (!a.tokensFile.empty()) {
-		std::ifstream f(a.tokensFile);
-		if (!f)
-			return fail(errnoError(errno, "open " + a.tokensFile));
-		std::stringstream ss;
-		ss << f.rdbuf();
-		text = ss.str();
-		what = a.tokensFile;
-	}
-	auto seqs = parseTokens(text, what);
+	auto seqs = readTokens(a.tokens, a.tokensFile);
 	if (!seqs)
 		return fail(seqs.status());
 	auto kernel = parseKernel(a.kernel);

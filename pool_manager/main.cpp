@@ -27,6 +27,7 @@ int main(int argc, char **argv)
 	addDestroyCommand(app, runner);
 	addHashCommand(app, runner);
 	addModelCommand(app, runner);
+	addLookupCommand(app, runner);
 	try {
 		app.parse(argc, argv);
 	} catch (const CLI::CallForHelp &e) {

@@ -115,6 +115,76 @@ EP_API int ep_pool_verify(ep_pool *pool, const char *name) EP_NOEXCEPT;
 /* Remove a table (needs EP_OPEN_WRITE). Its space is reused once no host can still read it. */
 EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) EP_NOEXCEPT;
 
+/* ---------------------------------------------------------------------------------
+ * The per-host agent: per step, hand it the new token ids of a batch; before each
+ * Engram layer runs, wait on the ticket (or its CUDA event) and read the layer's rows
+ * from device memory. Data-plane calls (prefetch, wait, output, event, release)
+ * return codes only and never format text; ep_agent_last_error() explains a failed
+ * ticket.
+ * --------------------------------------------------------------------------------- */
+typedef struct ep_agent ep_agent;
+
+enum ep_device_kind { EP_DEVICE_HOST = 0, EP_DEVICE_CUDA = 1 };
+
+typedef struct ep_agent_config {
+	const char *pool_uri;       /* required */
+	const char *model_path;     /* required: MODEL.json */
+	int device;                 /* enum ep_device_kind */
+	int cuda_device;
+	uint32_t max_batch_tokens;  /* tokens per prefetch (default 2048) */
+	uint32_t max_sequences;     /* live sequences (default 4096) */
+	uint32_t slots;             /* staging ring depth (default 3) */
+	uint32_t gather_threads;    /* incl. the pipeline thread (default 1) */
+	int numa_node;              /* -1: near the GPU / anywhere */
+	uint64_t cache_rows;        /* hot-row tier capacity, 0 = off */
+	const char *hot_set_file;   /* optional frequency file "LAYER ROW COUNT" */
+	int host_index;             /* host slot; -1 = first free */
+	uint32_t flags;             /* EP_AGENT_* */
+} ep_agent_config;
+
+#define EP_AGENT_NO_REGISTER 1u    /* do not claim a host slot (tools, tests) */
+#define EP_AGENT_NO_ADMIT 2u       /* hot-row tier holds only the static hot set */
+#define EP_AGENT_NONTEMPORAL 4u    /* streaming stores into staging */
+
+#define EP_SEQ_START 1u            /* first tokens of a sequence */
+#define EP_SEQ_END 2u              /* last tokens: the agent forgets the sequence after */
+
+typedef struct ep_seq_tokens {
+	uint64_t seq_id;
+	const int64_t *tokens;
+	uint32_t count;
+	uint32_t flags;             /* EP_SEQ_* */
+} ep_seq_tokens;
+
+typedef struct ep_layer_output {
+	const void *rows;           /* device memory: [tokens][columns] rows, row_stride apart */
+	uint32_t tokens;
+	uint32_t columns;           /* (max_ngram_size - 1) * n_head_per_ngram */
+	uint32_t row_bytes;
+	uint32_t row_stride;
+	uint32_t layer_id;
+	uint32_t reserved;
+	uint64_t generation;        /* pool generation the rows came from */
+} ep_layer_output;
+
+EP_API void ep_agent_config_init(ep_agent_config *cfg) EP_NOEXCEPT;
+EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) EP_NOEXCEPT;
+EP_API void ep_agent_destroy(ep_agent **agent) EP_NOEXCEPT;
+EP_API uint32_t ep_agent_layers(const ep_agent *agent) EP_NOEXCEPT;
+/* Non-blocking: hash and queue the gather; *ticket identifies the step. */
+EP_API int ep_agent_prefetch(ep_agent *agent, const ep_seq_tokens *batch, size_t n, uint64_t *ticket) EP_NOEXCEPT;
+/* Block until layer (index in layer_ids order; -1 = all) is in device memory. */
+EP_API int ep_agent_wait(ep_agent *agent, uint64_t ticket, int layer) EP_NOEXCEPT;
+EP_API int ep_agent_output(ep_agent *agent, uint64_t ticket, uint32_t layer, ep_layer_output *out) EP_NOEXCEPT;
+/* cudaEvent_t completing the layer (cudaStreamWaitEvent on the server stream); NULL on host. */
+EP_API void *ep_agent_event(ep_agent *agent, uint64_t ticket, uint32_t layer) EP_NOEXCEPT;
+EP_API int ep_agent_release(ep_agent *agent, uint64_t ticket) EP_NOEXCEPT;
+EP_API int ep_agent_end_sequence(ep_agent *agent, uint64_t seq_id) EP_NOEXCEPT;
+/* Metrics as JSON (format 0) or Prometheus text (1) into buf; *needed = bytes incl. NUL. */
+EP_API int ep_agent_metrics(ep_agent *agent, int format, char *buf, size_t cap, size_t *needed) EP_NOEXCEPT;
+/* Text of the last failed ticket (e.g. the table and offset of a SIGBUS). */
+EP_API const char *ep_agent_last_error(ep_agent *agent) EP_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,7 @@
 #include "io/npy.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -347,6 +348,31 @@ Result<std::vector<int64_t>> loadNpyInt64(const std::string &path)
 		out[i] = kind == I4 ? static_cast<int64_t>(static_cast<int32_t>(raw[i]))
 				    : static_cast<int64_t>(raw[i]);
 	return out;
+}
+
+Status writeNpy(const std::string &path, const std::string &descr, const std::vector<uint64_t> &shape,
+		const void *data, size_t bytes)
+{
+	std::string dims;
+	for (auto d : shape)
+		dims += std::to_string(d) + ", ";
+	if (shape.size() > 1)
+		dims.resize(dims.size() - 2);
+	std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+	size_t pad = (64 - (10 + dict.size() + 1) % 64) % 64;
+	dict += std::string(pad, ' ') + "\n";
+	if (dict.size() > 65535)
+		return makeError(-EINVAL, "npy header too long");
+	FILE *f = fopen(path.c_str(), "wb");
+	if (!f)
+		return errnoError(errno, "create " + path);
+	uint16_t hl = (uint16_t)dict.size();
+	bool ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fwrite(&hl, 1, 2, f) == 2 &&
+		  fwrite(dict.data(), 1, dict.size(), f) == dict.size() && fwrite(data, 1, bytes, f) == bytes;
+	ok = (fclose(f) == 0) && ok;
+	if (!ok)
+		return errnoError(errno ? errno : EIO, "write " + path);
+	return Status::ok();
 }
 
 } // namespace engrampool::io

@@ -24,6 +24,9 @@ struct NpyHeader {
 Result<NpyHeader> parseNpyHeader(const uint8_t *data, size_t len);
 // Read and parse the header of a file; also checks the file holds all the data.
 Result<NpyHeader> readNpyHeader(const std::string &path);
+// Write a C-order array: descr ("<f4", "<f2", "<i8", ...), shape, raw little-endian data.
+Status writeNpy(const std::string &path, const std::string &descr, const std::vector<uint64_t> &shape,
+		const void *data, size_t bytes);
 // Load a 1-D int64 array (little-endian "<i8"; also accepts "<i4"/"<u4" widened).
 Result<std::vector<int64_t>> loadNpyInt64(const std::string &path);
 

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// agent_c.cpp - the C ABI of HostAgent.
+#include <engrampool/engrampool.h>
+
+#include <cstring>
+#include <new>
+
+#include "agent/agent.hpp"
+
+using namespace engrampool;
+
+struct ep_agent {
+	std::unique_ptr<HostAgent> agent;
+	std::string lastError;
+};
+
+static_assert(sizeof(ep_seq_tokens) == sizeof(BatchEntry) && offsetof(ep_seq_tokens, tokens) == offsetof(BatchEntry, tokens) &&
+		      offsetof(ep_seq_tokens, count) == offsetof(BatchEntry, count) &&
+		      offsetof(ep_seq_tokens, flags) == offsetof(BatchEntry, flags),
+	      "ep_seq_tokens must match BatchEntry: the batch is passed through without copying");
+static_assert(EP_SEQ_START == kSeqStart && EP_SEQ_END == kSeqEnd);
+
+extern "C" {
+
+EP_API void ep_agent_config_init(ep_agent_config *cfg) noexcept
+{
+	if (!cfg)
+		return;
+	std::memset(cfg, 0, sizeof(*cfg));
+	AgentConfig d;
+	cfg->device = EP_DEVICE_HOST;
+	cfg->max_batch_tokens = d.maxBatchTokens;
+	cfg->max_sequences = d.maxSequences;
+	cfg->slots = d.slots;
+	cfg->gather_threads = d.gatherThreads;
+	cfg->numa_node = -1;
+	cfg->host_index = -1;
+}
+
+EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
+{
+	try {
+		if (!out || !cfg || !cfg->pool_uri || !cfg->model_path) {
+			setLastError(makeError(-EINVAL, "ep_agent_create: out, cfg, pool_uri and model_path are required"));
+			return -EINVAL;
+		}
+		AgentConfig c;
+		c.poolUri = cfg->pool_uri;
+		c.modelPath = cfg->model_path;
+		c.device = cfg->device == EP_DEVICE_CUDA ? device::Kind::Cuda : device::Kind::Host;
+		c.cudaDevice = cfg->cuda_device;
+		c.maxBatchTokens = cfg->max_batch_tokens;
+		c.maxSequences = cfg->max_sequences;
+		c.slots = cfg->slots;
+		c.gatherThreads = cfg->gather_threads;
+		c.numaNode = cfg->numa_node;
+		c.cacheRows = cfg->cache_rows;
+		c.cacheAdmit = !(cfg->flags & EP_AGENT_NO_ADMIT);
+		c.nonTemporal = (cfg->flags & EP_AGENT_NONTEMPORAL) != 0;
+		if (cfg->hot_set_file)
+			c.hotSetFile = cfg->hot_set_file;
+		c.registerHost = !(cfg->flags & EP_AGENT_NO_REGISTER);
+		c.hostIndex = cfg->host_index;
+		auto a = HostAgent::create(c);
+		if (!a) {
+			setLastError(a.status());
+			return a.code();
+		}
+		*out = new ep_agent{std::move(a.value()), {}};
+		return 0;
+	} catch (const std::exception &e) {
+		setLastError(makeError(-ENOMEM, std::string("ep_agent_create: ") + e.what()));
+		return -ENOMEM;
+	}
+}
+
+EP_API void ep_agent_destroy(ep_agent **agent) noexcept
+{
+	if (agent && *agent) {
+		delete *agent;
+		*agent = nullptr;
+	}
+}
+
+EP_API uint32_t ep_agent_layers(const ep_agent *agent) noexcept
+{
+	return agent ? agent->agent->layers() : 0;
+}
+
+EP_API int ep_agent_prefetch(ep_agent *agent, const ep_seq_tokens *batch, size_t n, uint64_t *ticket) noexcept
+{
+	if (!agent)
+		return -EINVAL;
+	return agent->agent->prefetch(reinterpret_cast<const BatchEntry *>(batch), n, ticket);
+}
+
+EP_API int ep_agent_wait(ep_agent *agent, uint64_t ticket, int layer) noexcept
+{
+	return agent ? agent->agent->wait(ticket, layer) : -EINVAL;
+}
+
+EP_API int ep_agent_output(ep_agent *agent, uint64_t ticket, uint32_t layer, ep_layer_output *out) noexcept
+{
+	if (!agent || !out)
+		return -EINVAL;
+	LayerOutput o;
+	int rc = agent->agent->output(ticket, layer, &o);
+	if (rc)
+		return rc;
+	std::memset(out, 0, sizeof(*out));
+	out->rows = o.rows;
+	out->tokens = o.tokens;
+	out->columns = o.columns;
+	out->row_bytes = o.rowBytes;
+	out->row_stride = o.rowStride;
+	out->layer_id = o.layerId;
+	out->generation = o.generation;
+	return 0;
+}
+
+EP_API void *ep_agent_event(ep_agent *agent, uint64_t ticket, uint32_t layer) noexcept
+{
+	return agent ? agent->agent->layerEvent(ticket, layer) : nullptr;
+}
+
+EP_API int ep_agent_release(ep_agent *agent, uint64_t ticket) noexcept
+{
+	return agent ? agent->agent->release(ticket) : -EINVAL;
+}
+
+EP_API int ep_agent_end_sequence(ep_agent *agent, uint64_t seq_id) noexcept
+{
+	return agent ? agent->agent->endSequence(seq_id) : -EINVAL;
+}
+
+EP_API int ep_agent_metrics(ep_agent *agent, int format, char *buf, size_t cap, size_t *needed) noexcept
+{
+	try {
+		if (!agent || (cap && !buf))
+			return -EINVAL;
+		std::string s = format == 1 ? agent->agent->metricsPrometheus() : agent->agent->metricsJson();
+		if (needed)
+			*needed = s.size() + 1;
+		if (cap < s.size() + 1)
+			return -ENOSPC;
+		std::memcpy(buf, s.c_str(), s.size() + 1);
+		return 0;
+	} catch (const std::exception &) {
+		return -ENOMEM;
+	}
+}
+
+EP_API const char *ep_agent_last_error(ep_agent *agent) noexcept
+{
+	if (!agent)
+		return "";
+	try {
+		agent->lastError = agent->agent->lastError();
+	} catch (...) {
+	}
+	return agent->lastError.c_str();
+}
+
+} // extern "C"

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+// widen.cpp - fp16 / fp8-e4m3 / bf16 to float32.
+#include "model/widen.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace engrampool {
+
+float fp16ToFloat(uint16_t h)
+{
+	uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+	float v;
+	if (exp == 0)
+		v = std::ldexp((float)mant, -24);
+	else if (exp == 31)
+		v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+	else
+		v = std::ldexp((float)(mant | 0x400), (int)exp - 25);
+	return sign ? -v : v;
+}
+
+float fp8e4m3ToFloat(uint8_t b)
+{
+	uint32_t sign = b >> 7, exp = (b >> 3) & 0xf, mant = b & 7;
+	float v;
+	if (exp == 15 && mant == 7)
+		v = std::numeric_limits<float>::quiet_NaN();
+	else if (exp == 0)
+		v = std::ldexp((float)mant, -9); // subnormal: mant/8 * 2^-6
+	else
+		v = std::ldexp((float)(mant | 8), (int)exp - 10); // (1 + mant/8) * 2^(exp-7)
+	return sign ? -v : v;
+}
+
+void widenToFloat(Dtype dtype, const uint8_t *src, size_t n, float *dst)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (dtype) {
+		case Dtype::Fp32: std::memcpy(&dst[i], src + 4 * i, 4); break;
+		case Dtype::Bf16: {
+			uint16_t v;
+			std::memcpy(&v, src + 2 * i, 2);
+			dst[i] = bf16ToFloat(v);
+			break;
+		}
+		case Dtype::Fp16: {
+			uint16_t v;
+			std::memcpy(&v, src + 2 * i, 2);
+			dst[i] = fp16ToFloat(v);
+			break;
+		}
+		case Dtype::Fp8E4M3: dst[i] = fp8e4m3ToFloat(src[i]); break;
+		case Dtype::E8M0: dst[i] = src[i] == 255 ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(1.0f, (int)src[i] - 127); break;
+		default: dst[i] = 0; break;
+		}
+	}
+}
+
+} // namespace engrampool
