@@ -36,6 +36,9 @@ truncate -s 1M "$lsa"
 
 t0=$(date +%s%N)
 rc=0
+qpid=""
+# timeout(1) runs QEMU in its own process group: pass a TERM from meson or run.sh on.
+trap '[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null; exit 143' TERM INT
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg -cpu max -smp 1 \
 	-M q35,cxl=on -m "$mem",maxmem=4G,slots=4 \
@@ -53,7 +56,10 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-display none -monitor none -serial file:"$console" -no-reboot -net none \
 	-kernel "$EP_QEMU_KERNEL" -initrd "$EP_QEMU_INITRD" \
 	-append "console=ttyS0 loglevel=4 panic=-1 ep_src=$EP_SOURCE_ROOT ep_build=$build ep_dir=$dir" \
-	</dev/null >"$dir/qemu.log" 2>&1 || rc=$?
+	</dev/null >"$dir/qemu.log" 2>&1 &
+qpid=$!
+wait "$qpid" || rc=$?
+qpid=""
 ms=$((($(date +%s%N) - t0) / 1000000))
 secs=$((ms / 1000)).$(printf %03d $((ms % 1000)))
 verdict=$(grep -a -m1 '^EP-QEMU-VERDICT:' "$console" 2>/dev/null | tr -d '\r' | cut -d' ' -f2- || true)

@@ -19,9 +19,13 @@ verdict() {
 	poweroff -f
 	sleep 10
 }
-ep_dir=
+ep_dir= ep_src= ep_build=
 for a in $(cat /proc/cmdline); do
-	case "$a" in ep_dir=*) ep_dir=${a#ep_dir=} ;; esac
+	case "$a" in
+	ep_dir=*) ep_dir=${a#ep_dir=} ;;
+	ep_src=*) ep_src=${a#ep_src=} ;;
+	ep_build=*) ep_build=${a#ep_build=} ;;
+	esac
 done
 [ -r "/host$ep_dir/guest.env" ] || verdict "FAIL no $ep_dir/guest.env"
 . "/host$ep_dir/guest.env"
@@ -49,11 +53,16 @@ say "CXL devices up"
 mount -t devtmpfs dev $H/dev
 mount -t proc proc $H/proc
 mount -t sysfs sys $H/sys
-mount -t tmpfs tmp $H/tmp
 mount -t tmpfs run $H/run
+# A tmpfs /tmp would hide a source or build tree under /tmp: use /run then.
+tmpdir=/tmp
+case "$ep_src/ $ep_build/" in
+/tmp/* | *" /tmp/"*) tmpdir=/run ;;
+*) mount -t tmpfs tmp $H/tmp ;;
+esac
 # (only where the host has /lib/modules: the shared root is read-only)
 [ -d $H/lib/modules ] && mount --bind /lib/modules $H/lib/modules
-in_host() { chroot $H /usr/bin/env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/tmp "$@"; }
+in_host() { chroot $H /usr/bin/env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=$tmpdir TMPDIR=$tmpdir "$@"; }
 
 in_host cxl create-region -d decoder0.0 -t pmem -m mem0 -w 1 -g 256 >/tmp/region.json ||
 	verdict "FAIL cxl create-region"

@@ -12,6 +12,6 @@ source "$2"
 [ "$EP_FAILED" = 0 ] || fail "$EP_FAILED dax test(s) failed"
 [ "$EP_SKIPPED" = 0 ] || fail "$EP_SKIPPED dax test(s) skipped although $DEV exists"
 [ "$EP_PASSED" -gt 0 ] || fail "no dax test ran"
-"$EP" stat "dax:$DEV" | tee /tmp/stat.txt
-grep -q "^dax region  $(basename "$DEV") in region" /tmp/stat.txt || fail "stat does not show $DEV as a dax region"
+"$EP" stat "dax:$DEV" | tee "${TMPDIR:-/tmp}/stat.txt"
+grep -q "^dax region  $(basename "$DEV") in region" "${TMPDIR:-/tmp}/stat.txt" || fail "stat does not show $DEV as a dax region"
 say "dax suite: $EP_PASSED tests passed on $DEV"
