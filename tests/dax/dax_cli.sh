@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# dax_cli.sh - the engrampool CLI on a real device DAX: create, import, stat, verify, replace, bad sizes.
+# dax_cli.sh - the engrampool CLI on a real device DAX: create, import, stat, verify, replace, lookup, bad sizes.
 # Usage: dax_cli.sh ENGRAMPOOL DAX_FOLLOW MODEL.json. Uses $EP_DAX_DEVICE or the first
 # /dev/daxX.Y; exits 77 (skip) when there is none. It formats the device.
 set -euo pipefail
@@ -47,6 +47,20 @@ gen2=$("$ep" import "$uri" --model "$model" --layer 1 --random --seed 8 --replac
 "$follow" "$uri" "$model" 1 8 "$gen2" 10
 "$ep" verify "$uri"
 
+# One agent lookup on the device must give the same bytes as on a file: pool with the
+# same table (hash -> gather -> scatter on the host device).
+if "$ep" lookup --help >/dev/null 2>&1; then
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	toks='[[1,2,3,4,5,6,7,8],[999,0,17]]'
+	"$ep" lookup "$uri" --model "$model" --tokens "$toks" --out "$tmp/dax.npy"
+	"$ep" create "file:$tmp/ref.pool" --size 8M >/dev/null
+	"$ep" import "file:$tmp/ref.pool" --model "$model" --layer 1 --random --seed 8 >/dev/null
+	"$ep" lookup "file:$tmp/ref.pool" --model "$model" --tokens "$toks" --out "$tmp/ref.npy" >/dev/null
+	cmp "$tmp/dax.npy" "$tmp/ref.npy" || fail "agent lookup on $uri differs from the same table in a file: pool"
+	echo "agent lookup on $uri: same rows as a file: pool"
+fi
+
 expect_error "but the pool needs" "$ep" create "$uri" --force --size 1T
 expect_error "does not exist" "$ep" stat dax:/dev/dax99.99
-echo "dax cli: create, stat, import, verify, replace, follow, bad sizes: ok"
+echo "dax cli: create, stat, import, verify, replace, follow, lookup, bad sizes: ok"
