@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0
+// test_agent_cache.cpp - the hot-row tier (Zipfian hits, a pinned hot set), table replaces
+// (never a stale row, tickets keep their pinned generation), host registration and reclaim.
+#include "agent_test_util.hpp"
+
+#include <chrono>
+#include <thread>
+
+using namespace eptest;
+using namespace engrampool;
+
+namespace {
+
+uint64_t cacheHits(const HostAgent &a)
+{
+	return metrics(a)["cache"]["hits"].get<uint64_t>();
+}
+
+// One batch of a single whole sequence (start + end) and its expected rows.
+struct WholeBatch {
+	std::vector<int64_t> tokens;
+	BatchEntry entry;
+	ExpectedTicket expected;
+	WholeBatch(const Expect &e, std::vector<int64_t> t, uint64_t seq) : tokens(std::move(t))
+	{
+		entry = {seq, tokens.data(), (uint32_t)tokens.size(), kSeqStart | kSeqEnd};
+		auto ids = e.rowIds(tokens);
+		expected.tokens = (uint32_t)tokens.size();
+		expected.rows.assign(e.layers(), {});
+		size_t n = tokens.size() * e.columns();
+		for (size_t l = 0; l < e.layers(); l++)
+			expected.rows[l].assign(ids.begin() + l * n, ids.begin() + (l + 1) * n);
+	}
+};
+
+// Run a batch to completion; returns the mismatches against seed (per layer seeds allowed).
+uint64_t runWhole(HostAgent &a, const WholeBatch &w, const ModelConfig &m, std::vector<uint64_t> seeds,
+		  uint64_t *generation = nullptr)
+{
+	uint64_t t = 0;
+	if (a.prefetch(&w.entry, 1, &t) != 0 || a.wait(t) != 0)
+		return UINT64_MAX;
+	uint64_t bad = 0;
+	for (uint32_t l = 0; l < a.layers(); l++)
+		bad += outputMismatches(a, t, w.expected, m.rowFormat, seeds[l], (int)l, generation);
+	if (a.release(t) != 0)
+		return UINT64_MAX;
+	return bad;
+}
+
+std::vector<int64_t> randomTokens(size_t n, uint64_t vocab, uint64_t seed)
+{
+	std::mt19937_64 rng(seed);
+	std::vector<int64_t> v(n);
+	for (auto &x : v)
+		x = (int64_t)(rng() % vocab);
+	return v;
+}
+
+template <class F> bool eventually(F f, int ms = 3000)
+{
+	for (int i = 0; i < ms / 5; i++) {
+		if (f())
+			return true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+	return f();
+}
+
+const HostInfo *findHost(const std::vector<HostInfo> &hs, int slot)
+{
+	for (auto &h : hs)
+		if ((int)h.index == slot)
+			return &h;
+	return nullptr;
+}
+
+} // namespace
+
+TEST(AgentCache, ZipfianStreamHitsAndStaysExact)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 4);
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 8192;
+	auto a = makeAgent(c);
+	Expect e(m);
+	SequenceMix mix(e, m.tokenizerVocabSize, 23);
+	for (int s = 0; s < 150; s++) {
+		mix.next(16, 6, 256, true);
+		uint64_t t = 0;
+		ASSERT_EQ(0, a->prefetch(mix.entries.data(), mix.entries.size(), &t));
+		ASSERT_EQ(0, a->wait(t));
+		std::string why;
+		ASSERT_EQ(0u, outputMismatches(*a, t, mix.expected, m.rowFormat, p.seed, -1, nullptr, &why))
+			<< "step " << s << ": " << why;
+		ASSERT_EQ(0, a->release(t));
+	}
+	auto j = metrics(*a);
+	uint64_t hits = j["cache"]["hits"].get<uint64_t>(), misses = j["cache"]["misses"].get<uint64_t>();
+	EXPECT_GT(hits, 0u);
+	EXPECT_GT(j["cache"]["admissions"].get<uint64_t>(), 0u);
+	EXPECT_EQ(j["unique_rows"].get<uint64_t>(), hits + misses);
+	EXPECT_EQ(j["gathered_rows"].get<uint64_t>(), misses);
+	EXPECT_GT(j["cache"]["hit_rate"].get<double>(), 0.0);
+	// Without the tier every unique row is gathered.
+	EXPECT_LT(j["gathered_rows"].get<uint64_t>(), j["unique_rows"].get<uint64_t>());
+}
+
+TEST(AgentCache, HotSetFilePinsRows)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 1), 1);
+	// Pin every other distinct row of the batch, per layer.
+	TempDir d;
+	std::string hot = d.file("hot.txt");
+	std::string text = "# layer row count\n";
+	uint64_t pinned = 0;
+	for (size_t l = 0; l < 2; l++) {
+		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
+		size_t i = 0;
+		for (uint64_t r : distinct)
+			if (i++ % 2 == 0) {
+				text += std::to_string(m.layerIds[l]) + " " + std::to_string(r) + " " +
+					std::to_string(1000 - i) + "\n";
+				pinned++;
+			}
+	}
+	writeFile(hot, text);
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 4096;
+	c.cacheAdmit = false; // only the static hot set
+	c.hotSetFile = hot;
+	auto a = makeAgent(c);
+	EXPECT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed}));
+	EXPECT_EQ(0u, cacheHits(*a)) << "pinned slots are filled by the first gather";
+	EXPECT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed}));
+	EXPECT_EQ(pinned, cacheHits(*a));
+	// Rows outside the hot set are never admitted.
+	WholeBatch other(e, randomTokens(40, m.tokenizerVocabSize, 2), 2);
+	uint64_t before = cacheHits(*a);
+	EXPECT_EQ(0u, runWhole(*a, other, m, {p.seed, p.seed}));
+	EXPECT_EQ(0u, runWhole(*a, other, m, {p.seed, p.seed}));
+	uint64_t accidental = cacheHits(*a) - before; // rows of `other` that happen to be pinned
+	std::set<std::pair<size_t, uint64_t>> pinnedSet;
+	for (size_t l = 0; l < 2; l++) {
+		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
+		size_t i = 0;
+		for (uint64_t r : distinct)
+			if (i++ % 2 == 0)
+				pinnedSet.insert({l, r});
+	}
+	uint64_t expectAccidental = 0;
+	for (size_t l = 0; l < 2; l++) {
+		std::set<uint64_t> distinct(other.expected.rows[l].begin(), other.expected.rows[l].end());
+		for (uint64_t r : distinct)
+			expectAccidental += 2 * pinnedSet.count({l, r});
+	}
+	EXPECT_EQ(expectAccidental, accidental);
+	// A hot-set file naming a layer that is not an Engram layer is refused.
+	writeFile(hot, "7 1 10\n");
+	EXPECT_EQ(-EINVAL, HostAgent::create(c).code());
+	writeFile(hot, "1 99999999 10\n");
+	EXPECT_EQ(-ERANGE, HostAgent::create(c).code());
+}
+
+TEST(AgentCache, NeverAStaleRowAfterATableReplace)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 100);
+	Expect e(m);
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 8192;
+	auto a = makeAgent(c);
+	WholeBatch w(e, randomTokens(60, m.tokenizerVocabSize, 5), 1);
+	uint64_t g1 = 0, g = 0;
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0u, runWhole(*a, w, m, {100, 100}, &g1));
+	ASSERT_GT(cacheHits(*a), 0u) << "the batch is served from the tier before the replace";
+	EXPECT_EQ(g1, a->generation());
+	// A ticket issued before the replace, waited for after it.
+	WholeBatch w2(e, randomTokens(60, m.tokenizerVocabSize, 5), 2);
+	uint64_t before = 0;
+	ASSERT_EQ(0, a->prefetch(&w2.entry, 1, &before));
+
+	// The writer (in this process) replaces both tables with other contents.
+	{
+		auto wr = openPool(p.uri(), true);
+		ASSERT_TRUE(importRandom(*wr, m, 1, 200, "", true));
+		ASSERT_TRUE(importRandom(*wr, m, 15, 200, "", true));
+	}
+	ASSERT_EQ(0, a->wait(before));
+	for (uint32_t l = 0; l < 2; l++) {
+		uint64_t gen = 0;
+		EXPECT_EQ(0u, outputMismatches(*a, before, w2.expected, m.rowFormat, 100, (int)l, &gen))
+			<< "a ticket keeps the generation it pinned";
+		EXPECT_EQ(g1, gen);
+	}
+	ASSERT_EQ(0, a->release(before));
+	// The next tickets see the new rows, with the cache on, again and again.
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(0u, runWhole(*a, w, m, {200, 200}, &g)) << "round " << i;
+		EXPECT_GT(g, g1);
+	}
+	uint64_t g2 = g;
+	EXPECT_EQ(g2, a->generation());
+	uint64_t hits = cacheHits(*a);
+	EXPECT_EQ(0u, runWhole(*a, w, m, {200, 200}));
+	EXPECT_GT(cacheHits(*a), hits) << "the tier refills with the new generation's rows";
+
+	// The CLI replaces one layer again; only that layer changes.
+	TempDir d;
+	std::string mf = d.file("tiny.json");
+	writeFile(mf, tinyModelJson().dump());
+	auto r = runCli("import " + p.uri() + " --model " + mf + " --layer 15 --random --seed 300 --replace");
+	ASSERT_EQ(0, r.rc) << r.err;
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(0u, runWhole(*a, w, m, {200, 300}, &g)) << "round " << i;
+		EXPECT_GT(g, g2);
+	}
+	EXPECT_GE(metrics(*a)["generation_changes"].get<uint64_t>(), 2u);
+}
+
+TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
+{
+	// The static hot set is configuration, not content: after a replace the pinned rows
+	// must be served (with the new bytes) from the tier again.
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 1), 1);
+	TempDir d;
+	std::string hot = d.file("hot.txt");
+	std::string text;
+	std::set<uint64_t> distinct(w.expected.rows[0].begin(), w.expected.rows[0].end());
+	for (uint64_t r : distinct)
+		text += std::to_string(m.layerIds[0]) + " " + std::to_string(r) + " 10\n";
+	writeFile(hot, text);
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 4096;
+	c.cacheAdmit = false;
+	c.hotSetFile = hot;
+	auto a = makeAgent(c);
+	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 6}));
+	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 6}));
+	ASSERT_EQ(distinct.size(), cacheHits(*a));
+	{
+		auto wr = openPool(p.uri(), true);
+		ASSERT_TRUE(importRandom(*wr, m, 15, 7, "", true));
+	}
+	uint64_t before = cacheHits(*a);
+	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
+	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
+	EXPECT_EQ(distinct.size(), cacheHits(*a) - before)
+		<< "after the replace the hot set is no longer pinned (HotRowCache::clear drops pins)";
+}
+
+TEST(AgentHosts, RegisteredAgentIsLiveAndDetachesOnDestroy)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 1);
+	AgentConfig c = agentConfig(p);
+	c.registerHost = true;
+	c.heartbeatMs = 10;
+	auto reader = openPool(p.uri(), false);
+	auto gen = reader->committedGeneration();
+	ASSERT_TRUE(gen);
+	auto a = makeAgent(c);
+	int slot = a->hostSlot();
+	ASSERT_GE(slot, 0);
+	auto hs = reader->hosts();
+	const HostInfo *h = findHost(hs, slot);
+	ASSERT_TRUE(h);
+	EXPECT_TRUE(h->live);
+	EXPECT_EQ(1u, h->state);
+	EXPECT_EQ((uint32_t)getpid(), h->pid);
+	EXPECT_EQ(*gen, h->observedGen);
+	uint64_t hb = h->heartbeatNs;
+	EXPECT_TRUE(eventually([&] {
+		auto v = reader->hosts();
+		const HostInfo *x = findHost(v, slot);
+		return x && x->heartbeatNs > hb;
+	})) << "the heartbeat renews the slot";
+	// A second agent takes another slot; a named slot is honoured.
+	AgentConfig c2 = c;
+	c2.hostIndex = 5;
+	auto b = makeAgent(c2);
+	EXPECT_EQ(5, b->hostSlot());
+	EXPECT_NE(slot, b->hostSlot());
+	a.reset();
+	hs = reader->hosts();
+	h = findHost(hs, slot);
+	ASSERT_TRUE(h);
+	EXPECT_FALSE(h->live);
+	EXPECT_EQ(2u, h->state) << "detached";
+	h = findHost(hs, 5);
+	ASSERT_TRUE(h);
+	EXPECT_TRUE(h->live);
+	// Without registration no slot is claimed.
+	AgentConfig c3 = c;
+	c3.registerHost = false;
+	auto n = makeAgent(c3);
+	EXPECT_EQ(-1, n->hostSlot());
+}
+
+TEST(AgentHosts, ReplacedTableIsNotReclaimedWhileAnAgentPinsIt)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 1);
+	Expect e(m);
+	AgentConfig c = agentConfig(p);
+	c.registerHost = true;
+	c.heartbeatMs = 5;
+	auto a = makeAgent(c);
+	auto wr = openPool(p.uri(), true);
+	auto g1 = wr->committedGeneration();
+	ASSERT_TRUE(g1);
+	WholeBatch w(e, randomTokens(50, m.tokenizerVocabSize, 3), 1);
+	uint64_t pinned = 0;
+	ASSERT_EQ(0, a->prefetch(&w.entry, 1, &pinned));
+	ASSERT_EQ(0, a->wait(pinned));
+
+	auto rep = importRandom(*wr, m, 1, 2, "", true);
+	ASSERT_TRUE(rep) << rep.status().message();
+	uint64_t g2 = rep->generation;
+	ASSERT_GT(g2, *g1);
+	// Heartbeats keep publishing g1: the old extent stays held.
+	std::this_thread::sleep_for(std::chrono::milliseconds(30));
+	auto freed = wr->reclaim();
+	ASSERT_TRUE(freed);
+	EXPECT_EQ(0u, *freed);
+	auto snap = wr->snapshot();
+	ASSERT_TRUE(snap);
+	EXPECT_EQ(1u, snap->pendingReclaim);
+	const HostInfo *h = nullptr;
+	auto hs = wr->hosts();
+	h = findHost(hs, a->hostSlot());
+	ASSERT_TRUE(h);
+	EXPECT_EQ(*g1, h->observedGen);
+	// A table imported now cannot land on the old extent: the pinned ticket's rows hold.
+	ASSERT_TRUE(importRandom(*wr, m, 15, 2, "", true));
+	EXPECT_EQ(0u, outputMismatches(*a, pinned, w.expected, m.rowFormat, 1));
+	ASSERT_EQ(0, a->release(pinned));
+
+	// Moving on: the next ticket reads the new generation; then the space is reclaimed.
+	WholeBatch w2(e, randomTokens(10, m.tokenizerVocabSize, 4), 2);
+	uint64_t g3 = 0;
+	ASSERT_EQ(0u, runWhole(*a, w2, m, {2, 2}, &g3));
+	EXPECT_TRUE(eventually([&] {
+		auto v = wr->hosts();
+		const HostInfo *x = findHost(v, a->hostSlot());
+		return x && x->observedGen == g3;
+	})) << "the heartbeat publishes the new generation";
+	freed = wr->reclaim();
+	ASSERT_TRUE(freed);
+	EXPECT_EQ(2u, *freed);
+	snap = wr->snapshot();
+	ASSERT_TRUE(snap);
+	EXPECT_EQ(0u, snap->pendingReclaim);
+	// After the agent detaches nothing is pinned by it.
+	a.reset();
+	hs = wr->hosts();
+	for (auto &x : hs)
+		EXPECT_FALSE(x.live && x.pid == (uint32_t)getpid()) << "slot " << x.index;
+}

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// test_agent_capi.cpp - the agent through the C ABI (round trip, metrics JSON and Prometheus
+// text) and `engrampool lookup --out X.npy` against direct indexing (fp32, bf16 widened).
+#include "agent_test_util.hpp"
+
+#include <engrampool/engrampool.h>
+
+#include "io/npy.hpp"
+#include "model/widen.hpp"
+
+using namespace eptest;
+using namespace engrampool;
+
+namespace {
+
+struct ModelFile {
+	TempDir dir;
+	std::string path;
+	explicit ModelFile(const nlohmann::json &j)
+	{
+		path = dir.file("model.json");
+		writeFile(path, j.dump());
+	}
+};
+
+} // namespace
+
+TEST(AgentCapi, RoundTrip)
+{
+	nlohmann::json mj = tinyModelJson();
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 42);
+	ModelFile mf(mj);
+	Expect e(m);
+
+	ep_agent_config cfg;
+	ep_agent_config_init(&cfg);
+	EXPECT_EQ(2048u, cfg.max_batch_tokens);
+	EXPECT_EQ(3u, cfg.slots);
+	EXPECT_EQ(-1, cfg.numa_node);
+	ep_agent *a = nullptr;
+	EXPECT_EQ(-EINVAL, ep_agent_create(&a, &cfg)) << "pool_uri and model_path are required";
+	EXPECT_NE(std::string(), ep_errormsg());
+	cfg.pool_uri = p.uri().c_str();
+	std::string missing = mf.dir.file("nope.json");
+	cfg.model_path = missing.c_str();
+	EXPECT_EQ(-ENOENT, ep_agent_create(&a, &cfg));
+	EXPECT_NE(std::string::npos, std::string(ep_errormsg()).find("nope.json")) << ep_errormsg();
+	EXPECT_EQ(nullptr, a);
+	cfg.model_path = mf.path.c_str();
+	cfg.flags = EP_AGENT_NO_REGISTER;
+	cfg.max_batch_tokens = 64;
+	ASSERT_EQ(0, ep_agent_create(&a, &cfg)) << ep_errormsg();
+	ASSERT_NE(nullptr, a);
+	EXPECT_EQ(2u, ep_agent_layers(a));
+	EXPECT_STREQ("", ep_agent_last_error(a));
+
+	std::vector<int64_t> s1 = {1, 2, 3, 4}, s2 = {7, 8};
+	ep_seq_tokens batch[2] = {{10, s1.data(), 4, EP_SEQ_START}, {11, s2.data(), 2, EP_SEQ_START | EP_SEQ_END}};
+	uint64_t t = 0;
+	ASSERT_EQ(0, ep_agent_prefetch(a, batch, 2, &t));
+	ASSERT_EQ(0, ep_agent_wait(a, t, 0));
+	ASSERT_EQ(0, ep_agent_wait(a, t, -1));
+	EXPECT_EQ(nullptr, ep_agent_event(a, t, 0)) << "no CUDA event on the host device";
+	auto id1 = e.rowIds(s1), id2 = e.rowIds(s2);
+	uint32_t J = e.columns();
+	std::vector<uint8_t> want(m.rowFormat.rowStride());
+	for (uint32_t l = 0; l < 2; l++) {
+		ep_layer_output o;
+		ASSERT_EQ(0, ep_agent_output(a, t, l, &o));
+		EXPECT_EQ(6u, o.tokens);
+		EXPECT_EQ(J, o.columns);
+		EXPECT_EQ(m.rowFormat.rowBytes(), o.row_bytes);
+		EXPECT_EQ(m.layerIds[l], o.layer_id);
+		EXPECT_EQ(p.tables.at(m.layerIds[l]).generation <= o.generation, true);
+		const uint8_t *rows = static_cast<const uint8_t *>(o.rows);
+		for (uint32_t tok = 0; tok < 6; tok++)
+			for (uint32_t j = 0; j < J; j++) {
+				uint64_t r = tok < 4 ? id1[(l * 4 + tok) * J + j] : id2[(l * 2 + tok - 4) * J + j];
+				io::randomRow(m.rowFormat, p.seed, r, want.data());
+				ASSERT_EQ(0, memcmp(rows + (tok * J + j) * o.row_stride, want.data(), o.row_bytes))
+					<< "layer " << l << " token " << tok << " column " << j;
+			}
+	}
+	ep_layer_output o;
+	EXPECT_EQ(-EINVAL, ep_agent_output(a, t, 2, &o));
+	EXPECT_EQ(-EINVAL, ep_agent_output(a, t, 0, nullptr));
+	ASSERT_EQ(0, ep_agent_release(a, t));
+	EXPECT_EQ(-ENOENT, ep_agent_release(a, t));
+	EXPECT_EQ(-ENOENT, ep_agent_wait(a, t, -1));
+	// Bad input through the C ABI: codes, no text needed.
+	std::vector<int64_t> oov = {1000};
+	ep_seq_tokens bad = {10, oov.data(), 1, 0};
+	EXPECT_EQ(EP_E_TOKEN, ep_agent_prefetch(a, &bad, 1, &t));
+	ep_seq_tokens unknown = {11, s2.data(), 1, 0};
+	EXPECT_EQ(-ENOENT, ep_agent_prefetch(a, &unknown, 1, &t));
+	EXPECT_EQ(-ENOENT, ep_agent_end_sequence(a, 11));
+	EXPECT_EQ(0, ep_agent_end_sequence(a, 10));
+
+	// Metrics: size query, JSON with the documented keys, Prometheus histogram lines.
+	size_t need = 0;
+	EXPECT_EQ(-ENOSPC, ep_agent_metrics(a, 0, nullptr, 0, &need));
+	ASSERT_GT(need, 1u);
+	std::string buf(need, '\0');
+	ASSERT_EQ(0, ep_agent_metrics(a, 0, buf.data(), buf.size(), &need));
+	auto j = nlohmann::json::parse(std::string(buf.c_str()), nullptr, false);
+	ASSERT_FALSE(j.is_discarded()) << buf;
+	for (const char *k : {"tickets", "rows", "cache", "stalls", "ticket_latency_us"})
+		EXPECT_TRUE(j.contains(k)) << k;
+	EXPECT_EQ(1u, j["tickets"].get<uint64_t>());
+	EXPECT_EQ(6u * J * 2, j["rows"].get<uint64_t>());
+	EXPECT_EQ(1u, j["ticket_latency_us"]["count"].get<uint64_t>());
+	EXPECT_GT(j["ticket_latency_us"]["p50"].get<double>(), 0.0);
+	EXPECT_TRUE(j["stalls"].contains("total_us"));
+	EXPECT_TRUE(j["cache"].contains("hit_rate"));
+	ASSERT_EQ(-ENOSPC, ep_agent_metrics(a, 1, nullptr, 0, &need));
+	std::string prom(need, '\0');
+	ASSERT_EQ(0, ep_agent_metrics(a, 1, prom.data(), prom.size(), &need));
+	prom.resize(need - 1);
+	EXPECT_NE(std::string::npos, prom.find("engrampool_agent_ticket_latency_seconds_bucket{le=\"")) << prom;
+	EXPECT_NE(std::string::npos, prom.find("engrampool_agent_ticket_latency_seconds_bucket{le=\"+Inf\"} 1")) << prom;
+	EXPECT_NE(std::string::npos, prom.find("engrampool_agent_ticket_latency_seconds_count 1")) << prom;
+	EXPECT_NE(std::string::npos, prom.find("# TYPE engrampool_agent_ticket_latency_seconds histogram"));
+	EXPECT_NE(std::string::npos, prom.find("engrampool_agent_tickets_total 1"));
+	EXPECT_EQ(-EINVAL, ep_agent_metrics(a, 0, nullptr, 5, &need));
+
+	ep_agent_destroy(&a);
+	EXPECT_EQ(nullptr, a);
+	ep_agent_destroy(&a); // NULL-safe
+	EXPECT_EQ(-EINVAL, ep_agent_prefetch(nullptr, batch, 1, &t));
+	EXPECT_EQ(-EINVAL, ep_agent_wait(nullptr, 1, -1));
+	EXPECT_EQ(0u, ep_agent_layers(nullptr));
+	EXPECT_STREQ("", ep_agent_last_error(nullptr));
+}
+
+TEST(AgentCapi, CreateFailsOnAModelThePoolDoesNotHold)
+{
+	nlohmann::json mj = tinyModelJson();
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 1);
+	mj["seed"] = 3;
+	ModelFile mf(mj);
+	ep_agent_config cfg;
+	ep_agent_config_init(&cfg);
+	cfg.pool_uri = p.uri().c_str();
+	cfg.model_path = mf.path.c_str();
+	cfg.flags = EP_AGENT_NO_REGISTER;
+	ep_agent *a = nullptr;
+	EXPECT_EQ(EP_E_MODEL, ep_agent_create(&a, &cfg));
+	EXPECT_NE(std::string::npos, std::string(ep_errormsg()).find("tiny/layer1")) << ep_errormsg();
+	EXPECT_EQ(nullptr, a);
+}
+
+namespace {
+
+// Run `engrampool lookup` and compare the .npy with direct indexing of the tables.
+void checkLookup(const nlohmann::json &mj, const std::vector<std::vector<int64_t>> &seqs)
+{
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 77);
+	ModelFile mf(mj);
+	Expect e(m);
+	std::string out = mf.dir.file("rows.npy");
+	nlohmann::json tj = seqs;
+	auto r = runCli("lookup " + p.uri() + " --model " + mf.path + " --tokens '" + tj.dump() + "' --out " + out);
+	ASSERT_EQ(0, r.rc) << r.err << r.out;
+	auto h = io::readNpyHeader(out);
+	ASSERT_TRUE(h) << h.status().message();
+	const RowFormat &f = m.rowFormat;
+	bool fp16 = f.dtype == Dtype::Fp16;
+	EXPECT_EQ(fp16 ? "<f2" : "<f4", h->descr);
+	size_t L = m.layerIds.size(), B = seqs.size(), Tmax = 0, J = e.columns(), D = f.valuesPerRow;
+	for (auto &s : seqs)
+		Tmax = std::max(Tmax, s.size());
+	ASSERT_EQ((std::vector<uint64_t>{L, B, Tmax, J, D}), h->shape);
+	size_t elem = fp16 ? 2 : 4, bytes = L * B * Tmax * J * D * elem;
+	std::vector<uint8_t> data(bytes);
+	{
+		FILE *fp = fopen(out.c_str(), "rb");
+		ASSERT_NE(nullptr, fp);
+		fseek(fp, (long)h->dataOffset, SEEK_SET);
+		ASSERT_EQ(bytes, fread(data.data(), 1, bytes, fp));
+		fclose(fp);
+	}
+	std::vector<uint8_t> raw(f.rowStride());
+	std::vector<float> wide(D);
+	for (size_t b = 0; b < B; b++) {
+		auto ids = e.rowIds(seqs[b]);
+		size_t T = seqs[b].size();
+		for (size_t l = 0; l < L; l++)
+			for (size_t t = 0; t < Tmax; t++)
+				for (size_t j = 0; j < J; j++) {
+					const uint8_t *got = data.data() + ((((l * B + b) * Tmax + t) * J + j) * D) * elem;
+					if (t >= T) {
+						for (size_t k = 0; k < D * elem; k++)
+							ASSERT_EQ(0, got[k]) << "padding must be zero";
+						continue;
+					}
+					uint64_t row = ids[(l * T + t) * J + j];
+					io::randomRow(f, p.seed, row, raw.data());
+					if (fp16) {
+						ASSERT_EQ(0, memcmp(got, raw.data(), D * 2));
+						continue;
+					}
+					for (size_t k = 0; k < D; k++) {
+						float want;
+						if (f.dtype == Dtype::Fp32)
+							memcpy(&want, raw.data() + 4 * k, 4);
+						else {
+							uint16_t v;
+							memcpy(&v, raw.data() + 2 * k, 2);
+							want = bf16ToFloat(v);
+						}
+						float g;
+						memcpy(&g, got + 4 * k, 4);
+						ASSERT_EQ(0, memcmp(&want, &g, 4)) << "l " << l << " b " << b << " t " << t
+										   << " j " << j << " k " << k;
+					}
+				}
+	}
+}
+
+} // namespace
+
+TEST(AgentLookup, Fp32NpyEqualsDirectIndexing)
+{
+	checkLookup(tinyModelJson(), {{1, 2, 3, 4, 5}, {999, 0}, {42, 42, 42, 42, 42, 42, 42}});
+}
+
+TEST(AgentLookup, Bf16NpyIsWidenedToFp32)
+{
+	checkLookup(agentModelJson("bf16", 40, 4, 64), {{17, 18}, {5, 6, 7, 8, 9, 10}, {3}});
+}
+
+TEST(AgentLookup, Fp16NpyKeepsFp16)
+{
+	checkLookup(agentModelJson("fp16", 24), {{100, 200, 300}, {400}});
+}
+
+TEST(AgentLookup, BadTokenIsAClearError)
+{
+	nlohmann::json mj = tinyModelJson();
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 1);
+	ModelFile mf(mj);
+	auto r = runCli("lookup " + p.uri() + " --model " + mf.path + " --tokens '[[1, 1000]]' --out " +
+			mf.dir.file("x.npy"));
+	EXPECT_NE(0, r.rc);
+	EXPECT_NE(std::string::npos, r.err.find("vocabulary")) << r.err;
+	EXPECT_EQ(0, access(mf.dir.file("x.npy").c_str(), F_OK) == 0 ? 1 : 0) << "no output file on error";
+}
