@@ -4,6 +4,7 @@
 
 #include <engrampool/engrampool.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -80,6 +81,96 @@ public:
 private:
 	explicit PoolHandle(ep_pool *p) : p_(p) {}
 	ep_pool *p_ = nullptr;
+};
+
+// The per-host agent (see engrampool.h): move-only owner of an ep_agent.
+class AgentHandle {
+public:
+	AgentHandle() = default;
+	~AgentHandle() { ep_agent_destroy(&a_); }
+	AgentHandle(AgentHandle &&o) noexcept : a_(std::exchange(o.a_, nullptr)) {}
+	AgentHandle &operator=(AgentHandle &&o) noexcept
+	{
+		if (this != &o) {
+			ep_agent_destroy(&a_);
+			a_ = std::exchange(o.a_, nullptr);
+		}
+		return *this;
+	}
+	AgentHandle(const AgentHandle &) = delete;
+	AgentHandle &operator=(const AgentHandle &) = delete;
+
+	// A config with the library's defaults (ep_agent_config_init).
+	static ep_agent_config defaults()
+	{
+		ep_agent_config c;
+		ep_agent_config_init(&c);
+		return c;
+	}
+	static Error create(const ep_agent_config &cfg, AgentHandle &out)
+	{
+		ep_agent *a = nullptr;
+		int rc = ep_agent_create(&a, &cfg);
+		if (rc == 0)
+			out = AgentHandle(a);
+		return engrampool::lastError(rc);
+	}
+
+	bool valid() const { return a_ != nullptr; }
+	ep_agent *get() const { return a_; }
+	uint32_t layers() const { return ep_agent_layers(a_); }
+
+	// Data plane: return codes only (0, -errno or EP_E_*), no text, no allocation.
+	int prefetch(std::span<const ep_seq_tokens> batch, uint64_t &ticket)
+	{
+		return ep_agent_prefetch(a_, batch.data(), batch.size(), &ticket);
+	}
+	int wait(uint64_t ticket, int layer = -1) { return ep_agent_wait(a_, ticket, layer); }
+	int output(uint64_t ticket, uint32_t layer, ep_layer_output &out) { return ep_agent_output(a_, ticket, layer, &out); }
+	void *event(uint64_t ticket, uint32_t layer) { return ep_agent_event(a_, ticket, layer); }
+	int release(uint64_t ticket) { return ep_agent_release(a_, ticket); }
+	int endSequence(uint64_t seqId) { return ep_agent_end_sequence(a_, seqId); }
+
+	// Control plane.
+	std::string lastError() const { return ep_agent_last_error(a_); }
+	// format 0 = JSON, 1 = Prometheus text; empty on error.
+	std::string metrics(int format = 0) const
+	{
+		size_t need = 0;
+		if (ep_agent_metrics(a_, format, nullptr, 0, &need) != -ENOSPC || need == 0)
+			return {};
+		std::string s(need, '\0');
+		if (ep_agent_metrics(a_, format, s.data(), s.size(), &need) != 0)
+			return {};
+		s.resize(need - 1);
+		return s;
+	}
+
+private:
+	explicit AgentHandle(ep_agent *a) : a_(a) {}
+	ep_agent *a_ = nullptr;
+};
+
+// A ticket released when it goes out of scope (wait, output and release through the agent).
+class TicketGuard {
+public:
+	TicketGuard(AgentHandle &agent, uint64_t ticket) : agent_(&agent), ticket_(ticket) {}
+	~TicketGuard()
+	{
+		if (agent_)
+			(void)agent_->release(ticket_);
+	}
+	TicketGuard(TicketGuard &&o) noexcept : agent_(std::exchange(o.agent_, nullptr)), ticket_(o.ticket_) {}
+	TicketGuard(const TicketGuard &) = delete;
+	TicketGuard &operator=(const TicketGuard &) = delete;
+	TicketGuard &operator=(TicketGuard &&) = delete;
+	uint64_t id() const { return ticket_; }
+	int wait(int layer = -1) { return agent_->wait(ticket_, layer); }
+	int output(uint32_t layer, ep_layer_output &out) { return agent_->output(ticket_, layer, out); }
+
+private:
+	AgentHandle *agent_;
+	uint64_t ticket_;
 };
 
 } // namespace engrampool
