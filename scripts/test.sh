@@ -8,4 +8,4 @@ builddir=${BUILD_DIR:-build}
 "$here/scripts/build.sh" "$builddir"
 cd "$here"
 meson test -C "$builddir" --no-rebuild --print-errorlogs \
-  --suite unit --suite emu --suite dax --suite cuda
+  --suite unit --suite emu --suite dax --suite cuda --suite qemu

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fcntl.h>
+#include <algorithm>
 #include <filesystem>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -190,6 +191,18 @@ Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable
 	if (!m)
 		return std::move(m.status()).context(uri.path + ": ");
 	r->map_ = *m;
+	if (uri.noncoherent && !writable) {
+		// Replace the metadata unit with private memory holding a copy: from now on
+		// this process sees the writer's metadata updates only where it invalidates.
+		void *p = mmap(r->map_.addr, format::kDataOffset, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (p == MAP_FAILED)
+			return errnoError(errno, "non-coherence checker: private metadata mapping");
+		r->snapshotBytes_ = format::kDataOffset;
+		if (pread(r->fd_, r->map_.addr, format::kDataOffset, 0) != (ssize_t)format::kDataOffset)
+			return errnoError(errno ? errno : EIO, "non-coherence checker: read metadata");
+		mprotect(r->map_.addr, format::kDataOffset, PROT_READ);
+	}
 	return r;
 }
 
@@ -222,6 +235,20 @@ void Region::persist(const void *p, size_t len) const
 void Region::invalidate(const void *p, size_t len) const
 {
 	invalidateLines(p, len);
+	if (!snapshotBytes_)
+		return;
+	// Checker mode: an invalidate is what refreshes the private metadata snapshot.
+	uintptr_t base = reinterpret_cast<uintptr_t>(map_.addr);
+	uintptr_t a = reinterpret_cast<uintptr_t>(p), e = a + len;
+	if (e <= base || a >= base + snapshotBytes_)
+		return;
+	uintptr_t page = 4096;
+	a = std::max(a, base) & ~(page - 1);
+	e = std::min<uintptr_t>((e + page - 1) & ~(page - 1), base + snapshotBytes_);
+	mprotect(reinterpret_cast<void *>(a), e - a, PROT_READ | PROT_WRITE);
+	ssize_t n = pread(fd_, reinterpret_cast<void *>(a), e - a, (off_t)(a - base));
+	(void)n;
+	mprotect(reinterpret_cast<void *>(a), e - a, PROT_READ);
 }
 
 int Region::residentNode(uint64_t offset) const

@@ -44,6 +44,8 @@ public:
 
 	// Shared-memory NUMA node of the first data page (-1 unknown).
 	int residentNode(uint64_t offset) const;
+	// True when metadata is read through a private snapshot (non-coherence checker).
+	bool snapshotMetadata() const { return snapshotBytes_ != 0; }
 
 private:
 	Region() = default;
@@ -51,6 +53,7 @@ private:
 	int fd_ = -1;
 	backend::Mapping map_;
 	backend::DaxInfo dax_;
+	uint64_t snapshotBytes_ = 0;   // non-coherence checker: private metadata bytes
 };
 
 } // namespace engrampool

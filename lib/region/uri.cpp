@@ -102,6 +102,12 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 			if (!parseUint(v, u) || u > 4095)
 				return bad(uri, "node must be a NUMA node number, found '" + v + "'");
 			r.node = (int)u;
+		} else if (k == "noncoherent") {
+			if (r.kind != RegionKind::Emul)
+				return bad(uri, "'noncoherent' applies to emul: URIs only");
+			if (v != "0" && v != "1")
+				return bad(uri, "noncoherent must be 0 or 1");
+			r.noncoherent = v == "1";
 		} else if (k == "latency_ns") {
 			if (!parseUint(v, u) || u > 100000)
 				return bad(uri, "latency_ns must be an integer in [0, 100000]");
@@ -115,7 +121,7 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 				return bad(uri, "switch_gbps must be a non-negative number");
 			r.cost.switchGbps = d;
 		} else {
-			return bad(uri, "unknown parameter '" + k + "' (known: node, latency_ns, link_gbps, switch_gbps)");
+			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, latency_ns, link_gbps, switch_gbps)");
 		}
 	}
 	if (r.cost.enabled() && r.kind != RegionKind::Emul)

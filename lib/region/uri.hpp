@@ -27,6 +27,10 @@ struct RegionUri {
 	std::string path;          // file: and dax: path; emul: the /dev/shm object path
 	std::string name;          // emul: the pool name
 	int node = -1;             // emul: NUMA node (-1 = no binding)
+	// emul: non-coherence checker. Read-only attachments see pool metadata through a
+	// private snapshot refreshed only by Region::invalidate(), like a host whose cache
+	// is not coherent with the writer's: a missing invalidate shows up as stale data.
+	bool noncoherent = false;
 	CostModel cost;
 	std::map<std::string, std::string> params;
 };
