@@ -19,6 +19,7 @@ pkgs=(
   nlohmann-json3-dev libcli11-dev
   libxxhash-dev
   python3 python3-numpy
+  qemu-system-x86 busybox-static cpio kmod daxctl
 )
 
 SUDO=
