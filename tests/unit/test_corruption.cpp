@@ -53,8 +53,9 @@ protected:
 		auto lines = r.errLines();
 		ASSERT_EQ(lines.size(), 1u) << args << ":\n" << r.err;
 		EXPECT_EQ(lines[0].rfind("engrampool: error: ", 0), 0u) << lines[0];
-		if (!needle.empty())
+		if (!needle.empty()) {
 			EXPECT_NE(lines[0].find(needle), std::string::npos) << lines[0];
+		}
 	}
 	void expectCliReadersFail(const std::string &needle = "")
 	{

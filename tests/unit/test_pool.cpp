@@ -92,8 +92,9 @@ TEST_P(PoolRoundTrip, CreateTwiceAndOpenMissing)
 	ScopedPool sp(GetParam());
 	CreateOptions o;
 	o.size = 32ull << 20;
-	if (GetParam() == "emul")
+	if (GetParam() == "emul") {
 		EXPECT_EQ(Pool::create(sp.uri(), o).code(), -EEXIST) << "an emul pool is never formatted over silently";
+	}
 	ScopedPool missing(GetParam(), 32ull << 20, false);
 	OpenOptions ro;
 	auto p = Pool::open(missing.uri(), ro);
