@@ -338,3 +338,18 @@ TEST_F(Cli, FilePoolsAndDestroy)
 	EXPECT_NE(access(path.c_str(), F_OK), 0) << "the file is gone";
 	expectOneLineError(runCli("ls " + uri), "No such file", "ls of a destroyed file pool");
 }
+
+TEST_F(Cli, PreflightRefusesAndCreatesNothing)
+{
+	std::string name = uniqueName("eptest-pre");
+	CliResult r = runCli("create emul:" + name + " --size 100T");
+	expectOneLineError(r, "100.00 TiB", "emul pool larger than /dev/shm");
+	EXPECT_NE(r.err.find("free"), std::string::npos) << r.err;
+	EXPECT_NE(access(("/dev/shm/engrampool." + name).c_str(), F_OK), 0) << "no shm object left behind";
+	std::string path = dir_.file("huge");
+	expectOneLineError(runCli("create file:" + path + " --size 100T"), "100.00 TiB", "file pool larger than its fs");
+	EXPECT_NE(access(path.c_str(), F_OK), 0) << "no file left behind";
+	r = runCli("create 'emul:" + name + "?node=4000' --size 8M");
+	expectOneLineError(r, "NUMA node 4000", "missing NUMA node");
+	EXPECT_NE(access(("/dev/shm/engrampool." + name).c_str(), F_OK), 0);
+}

@@ -275,6 +275,12 @@ TEST_F(Corruption, MasterRecordsBlockWritersNotReaders)
 	expectCliFails("rm " + sp_->uri() + " t15", "master");
 	expectCliFails("master " + sp_->uri(), "master");
 	EXPECT_EQ(runCli("ls " + sp_->uri()).rc, 0);
+	// Taking mastership writes a fresh record: the pool is writable again.
+	CliResult take = runCli("master --take --json " + sp_->uri());
+	ASSERT_EQ(take.rc, 0) << take.err;
+	EXPECT_EQ(take.json()["this_host"], true);
+	auto w = openPool(sp_->uri(), true);
+	EXPECT_TRUE(w->removeTable("t15").isOk());
 }
 
 TEST_F(Corruption, HostSlotIsReportedNotTrusted)

@@ -357,6 +357,7 @@ TEST_F(PoolErrors, WrongRowCountIsEP_E_SHAPE)
 TEST_F(PoolErrors, LayerNotInTheModelAndOverlongName)
 {
 	EXPECT_EQ(importRandom(*w_, cfg_, 15, 1, std::string(64, 'n')).code(), -ENAMETOOLONG);
+	EXPECT_EQ(w_->removeTable("").code(), -ENOENT);
 	auto src = io::makeRandomSource(cfg_.rowFormat, 10, 1);
 	ImportRequest req;
 	req.model = &cfg_;
@@ -387,6 +388,18 @@ private:
 };
 
 } // namespace
+
+TEST_F(PoolErrors, LongestNameFitsExactly)
+{
+	ASSERT_TRUE(w_->removeTable("tiny/layer1").isOk());
+	std::string name(63, 'x');
+	auto r = importRandom(*w_, cfg_, 15, 4, name);
+	ASSERT_TRUE(r) << r.status().message();
+	auto s = w_->snapshot();
+	ASSERT_TRUE(s);
+	ASSERT_NE(s->findTable(name), nullptr) << "63 bytes + NUL fill the 64-byte field";
+	EXPECT_EQ(rowMismatches(*w_, *s->findTable(name), cfg_.rowFormat, 4, 50), 0u);
+}
 
 TEST_F(PoolErrors, SourceFailingMidwayPublishesNothing)
 {
