@@ -478,8 +478,8 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 		int64_t idx = st.find(e.seqId);
 		if (e.flags & kSeqStart) {
 			hasher_->beginSequence(st.scratch[i]);
-			if (idx < 0)
-				fresh++;
+			if (idx < 0 && !(e.flags & kSeqEnd))
+				fresh++; // a one-shot entry (start and end) never takes a slot
 		} else {
 			if (idx < 0)
 				return -ENOENT;
@@ -570,7 +570,7 @@ int HostAgent::processTicket(Ticket &t)
 	const View &view = *t.view;
 	// The cache belongs to one generation: rows of a replaced table must never be served.
 	if (cache_ && view.generation != cacheGeneration_) {
-		cache_->clear();
+		cache_->clearUnpinned(); // the static hot set stays; its bytes are refetched
 		std::fill(slotFilled_.begin(), slotFilled_.end(), 0);
 		cacheGeneration_ = view.generation;
 	}

@@ -207,6 +207,25 @@ void HotRowCache::clear()
 	stats_.resident = 0;
 }
 
+void HotRowCache::clearUnpinned()
+{
+	free_.clear();
+	for (size_t s = slotKey_.size(); s-- > 0;) {
+		slotRef_[s] = 0;
+		if (slotPinned_[s])
+			continue;
+		if (slotKey_[s] != kEmpty) {
+			erase(slotKey_[s]);
+			slotKey_[s] = kEmpty;
+			used_--;
+		}
+		free_.push_back((uint32_t)s);
+	}
+	std::reverse(free_.begin(), free_.end());
+	hand_ = 0;
+	stats_.resident = used_;
+}
+
 Result<std::vector<std::pair<uint32_t, uint64_t>>> HotRowCache::loadFrequencyFile(const std::string &path, size_t limit)
 {
 	std::ifstream in(path);

@@ -37,8 +37,11 @@ public:
 	int64_t admit(uint32_t layer, uint64_t row);
 	// Pin (layer, row) into a free slot (static hot set). Returns the slot or -1 when full.
 	int64_t pin(uint32_t layer, uint64_t row);
-	// Forget everything (a table was replaced: cached rows would be stale).
+	// Forget everything (pins included).
 	void clear();
+	// Forget every unpinned row (a table was replaced: cached bytes would be stale).
+	// Pinned (layer, row) pairs keep their slots; the caller refills their bytes.
+	void clearUnpinned();
 	const Stats &stats() const { return stats_; }
 
 	// Frequency file: text lines "LAYER_ID ROW_ID COUNT" ('#' comments). Returns the

@@ -316,15 +316,7 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	auto s = snapshot();
 	if (!s)
 		return s.status();
-	std::vector<VerifyReport> out;
-	bool found = false;
-	for (auto &t : s->tables) {
-		if (!name.empty() && t.name != name)
-			continue;
-		found = true;
-		VerifyReport r;
-		r.table = t.name;
-		r.expected = t.dataXxh3;
+	auto hashTable = [&](const TableInfo &t) {
 		Xxh3Stream h;
 		const uint8_t *p = tableData(t);
 		const uint64_t chunk = 8 << 20;
@@ -333,8 +325,50 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 			region_->invalidate(p + off, len);
 			h.update(p + off, len);
 		}
-		r.actual = h.digest();
-		r.ok = r.actual == r.expected;
+		return h.digest();
+	};
+	std::vector<VerifyReport> out;
+	bool found = false;
+	for (const TableInfo &first : s->tables) {
+		if (!name.empty() && first.name != name)
+			continue;
+		found = true;
+		TableInfo t = first;
+		uint64_t gen = s->generation;
+		VerifyReport r;
+		r.table = t.name;
+		bool removed = false;
+		for (int attempt = 0;; attempt++) {
+			r.expected = t.dataXxh3;
+			r.actual = hashTable(t);
+			r.ok = r.actual == r.expected;
+			if (r.ok)
+				break;
+			// This reader holds no host slot, so a table replaced or removed while it
+			// was hashed may have had its space reclaimed and reused. A mismatch is
+			// only real if the same version is still published.
+			auto g = committedGeneration();
+			if (!g)
+				return g.status();
+			if (*g == gen)
+				break;
+			auto s2 = snapshot();
+			if (!s2)
+				return s2.status();
+			const TableInfo *t2 = s2->findTable(t.name);
+			if (!t2) {
+				removed = true;
+				break;
+			}
+			if (t2->slot == t.slot && t2->generation == t.generation)
+				break; // still published: published extents are never written
+			if (attempt >= 20)
+				return makeError(EP_E_RETRY, "table '" + t.name + "' kept being replaced during verify; retry");
+			t = *t2;
+			gen = s2->generation;
+		}
+		if (removed)
+			continue;
 		if (!r.ok)
 			r.problem = "data checksum mismatch: stored " + fingerprintHex(r.expected) + ", computed " +
 				    fingerprintHex(r.actual);
