@@ -246,12 +246,11 @@ TEST(ConcurrentReaders, ReaderProcessesAndAnAddOnlyWriter)
 	}
 }
 
-// KNOWN LIBRARY BUG (reported, expected to fail until fixed): Pool::verify() (and so
-// `engrampool verify` and ep_pool_verify) hashes the extents of one snapshot while the
-// writer reclaims replaced tables right after the next commit and reuses their space,
-// so a verify that runs during replaces reports healthy tables as BAD. Readers must
-// re-check the committed generation and retry (ARCHITECTURE.md, "Publication and
-// coherence"); verify does not.
+// Regression test for a reported library bug: Pool::verify() (and so `engrampool verify`
+// and ep_pool_verify) hashed the extents of one snapshot while the writer reclaims
+// replaced tables right after the next commit and reuses their space, so a verify run
+// during replaces reported healthy tables as BAD. A reader must re-check the committed
+// generation and retry (ARCHITECTURE.md, "Publication and coherence").
 TEST(ConcurrentReaders, VerifyDuringReplacesReportsNoFalseCorruption)
 {
 	ModelConfig cfg = tinyModel();
