@@ -20,21 +20,6 @@ struct CreateArgs {
 	bool force = false, json = false;
 };
 
-// True when the backing object already starts with a pool superblock.
-bool holdsPool(const RegionUri &u)
-{
-	if (u.kind == RegionKind::Dax)
-		return false; // dax: devices are checked by open below
-	int fd = ::open(u.path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	char magic[8] = {};
-	bool yes = pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-		   std::memcmp(magic, format::kMagic, sizeof(magic)) == 0;
-	close(fd);
-	return yes;
-}
-
 int runCreate(const CreateArgs &a)
 {
 	auto uri = parseRegionUri(a.uri);
@@ -54,24 +39,12 @@ int runCreate(const CreateArgs &a)
 	if (!end || *end || mode > 0777)
 		return fail("--mode must be octal permissions such as 0660");
 	o.mode = (uint32_t)mode;
-	if (!a.force) {
-		bool exists = holdsPool(*uri);
-		if (uri->kind == RegionKind::Dax) {
-			if (auto p = openPool(a.uri, false); p)
-				exists = true;
-		}
-		if (exists)
-			return fail(a.uri + " already holds a pool; use --force to format it again (destroys its tables)");
-		struct stat st;
-		if (uri->kind == RegionKind::File && stat(uri->path.c_str(), &st) == 0 && st.st_size > 0)
-			return fail(uri->path + " exists and is not an engrampool pool; use --force to overwrite it");
-	}
-	if (uri->kind == RegionKind::Emul && a.force) {
-		auto d = Region::destroy(*uri);
-		(void)d;
-	}
-	if (Status s = Pool::create(a.uri, o, a.leaseMs); !s)
+	o.force = a.force;
+	if (Status s = Pool::create(a.uri, o, a.leaseMs); !s) {
+		if (s.code() == -EEXIST)
+			return fail(s.message() + " (use --force)");
 		return fail(s);
+	}
 	if (!a.group.empty() && uri->kind != RegionKind::Dax) {
 		struct group *g = getgrnam(a.group.c_str());
 		if (!g)

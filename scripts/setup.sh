@@ -20,6 +20,7 @@ pkgs=(
   libxxhash-dev
   python3 python3-numpy
   qemu-system-x86 busybox-static cpio kmod daxctl
+  clang libclang-rt-14-dev
 )
 
 SUDO=

@@ -100,9 +100,14 @@ Result<ModelLayout> ModelLayout::create(const ModelConfig &cfg)
 			for (uint64_t p : order) {
 				L.offsets.push_back(L.rows);
 				L.primes.push_back(p);
-				L.rows += p;
+				// Row ids must stay exact in the kernels (< 2^52) and bytes must fit.
+				if (__builtin_add_overflow(L.rows, p, &L.rows) || L.rows >= (1ull << 52))
+					return fieldError("engram_vocab_size", "layer " + std::to_string(L.layerId) +
+										       " would have more than 2^52 rows");
 			}
-		L.tableBytes = L.rows * stride;
+		if (__builtin_mul_overflow(L.rows, stride, &L.tableBytes))
+			return fieldError("engram_vocab_size", "layer " + std::to_string(L.layerId) +
+								       "'s table would exceed 2^64 bytes");
 		out.layers_.push_back(std::move(L));
 	}
 

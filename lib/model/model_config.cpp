@@ -181,6 +181,10 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 				return fieldError("vocab_map", "holds a negative id " + std::to_string(v));
 			maxId = std::max(maxId, v);
 		}
+		// Dense ids are below the map's length; check before sizing anything by maxId.
+		if ((uint64_t)maxId >= c.vocabMap.size())
+			return fieldError("vocab_map", "compressed ids must be dense 0..V'-1; found id " + std::to_string(maxId) +
+							       " in a map of " + std::to_string(c.vocabMap.size()) + " entries");
 		std::vector<uint8_t> used((size_t)maxId + 1, 0);
 		uint64_t distinct = 0;
 		for (int64_t v : c.vocabMap)

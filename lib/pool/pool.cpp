@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <sys/file.h>
+#include <sys/stat.h>
 
 #include "util/cacheops.hpp"
 #include "util/checksum.hpp"
@@ -75,10 +77,31 @@ Status Pool::create(const std::string &uriText, const CreateOptions &opts, uint3
 	auto uri = parseRegionUri(uriText);
 	if (!uri)
 		return uri.status();
+	if (!opts.force) {
+		// Never format over a pool (or, for file:, over any non-empty file) by accident.
+		if (auto existing = Region::open(*uri, false); existing) {
+			if (std::memcmp((*existing)->base(), kMagic, sizeof(kMagic)) == 0)
+				return makeError(-EEXIST, uriText + " already holds a pool; format it again only with force "
+								    "(destroys its tables)");
+			if (uri->kind == RegionKind::File)
+				return makeError(-EEXIST, uri->path + " exists and is not an engrampool pool; overwrite it "
+									 "only with force");
+		} else if (uri->kind == RegionKind::File && existing.code() != -ENOENT) {
+			struct stat st;
+			if (stat(uri->path.c_str(), &st) == 0 && st.st_size > 0)
+				return makeError(-EEXIST, uri->path + " exists and is not an engrampool pool; overwrite it "
+									 "only with force");
+		}
+	} else if (uri->kind == RegionKind::Emul) {
+		(void)Region::destroy(*uri);
+	}
 	auto region = Region::create(*uri, opts);
 	if (!region)
 		return region.status();
 	Region &r = **region;
+	// Formatting is a write: never under an active writer on this host.
+	if (flock(r.fd(), LOCK_EX | LOCK_NB) != 0)
+		return makeError(-EBUSY, uriText + ": a writer holds the pool's lock; stop it before formatting");
 	uint8_t *base = r.base();
 	// Metadata area first (zeroed), superblock last: a crash mid-create leaves no magic.
 	std::memset(base + sizeof(Superblock), 0, kDataOffset - sizeof(Superblock));

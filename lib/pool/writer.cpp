@@ -125,10 +125,11 @@ Result<uint32_t> Pool::reclaim()
 			auto removed = decodeRemovedWord(e->removedWord);
 			if (!removed || *removed == 0 || *removed > *g || *removed > minObserved)
 				continue;
+			// Only the state word changes: a reader that copied the old state word
+			// still sees the removal word and never resurrects the table. The
+			// removal word is rewritten when the slot is reused (with the body).
 			store64(&e->stateWord, 0);
 			writerPersist(&e->stateWord, 8);
-			store64(&e->removedWord, 0);
-			writerPersist(&e->removedWord, 8);
 			freed++;
 		}
 	}

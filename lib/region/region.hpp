@@ -15,6 +15,7 @@ namespace engrampool {
 struct CreateOptions {
 	uint64_t size = 0;          // 0 = whole device (dax: only)
 	uint32_t mode = 0660;       // permissions of a new backing file
+	bool force = false;         // format even over an existing pool or a non-empty file
 };
 
 class Region {

@@ -3,6 +3,7 @@
 #include "util/cacheops.hpp"
 
 #include <cstdint>
+#include <cpuid.h>
 #include <immintrin.h>
 
 namespace engrampool {
@@ -11,19 +12,29 @@ namespace {
 
 enum class Op { Clwb, Clflushopt, Clflush };
 
+// CPUID leaf 7 EBX: bit 23 clflushopt, bit 24 clwb (read directly: not every
+// compiler's __builtin_cpu_supports knows these names).
+uint32_t leaf7Ebx()
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return b;
+}
+
 Op pickFlush()
 {
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("clwb"))
+	uint32_t b = leaf7Ebx();
+	if (b & (1u << 24))
 		return Op::Clwb;
-	if (__builtin_cpu_supports("clflushopt"))
+	if (b & (1u << 23))
 		return Op::Clflushopt;
 	return Op::Clflush;
 }
 
 Op pickInvalidate()
 {
-	return __builtin_cpu_supports("clflushopt") ? Op::Clflushopt : Op::Clflush;
+	return (leaf7Ebx() & (1u << 23)) ? Op::Clflushopt : Op::Clflush;
 }
 
 const Op kFlush = pickFlush();

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# sanitize.sh - the sanitizer builds CI runs after the main suites:
+#   asan: AddressSanitizer + UndefinedBehaviorSanitizer over the unit and emu suites
+#   tsan: ThreadSanitizer over the concurrent parts (agent pipeline, gather threads,
+#         readers racing a writer)
+# Each gets its own build directory; CUDA, benchmarks and examples are left out.
+# Usage: scripts/sanitize.sh [asan|tsan|all]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+which=${1:-all}
+common=(-Dbuildtype=debugoptimized -Doptimization=1 -Dcuda=disabled -Dbenchmarks=disabled -Dexamples=disabled)
+
+configure() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    out=$(meson setup "$dir" "${common[@]}" "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  fi
+}
+
+if [ "$which" = asan ] || [ "$which" = all ]; then
+  configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+  ninja -C build-asan >/dev/null
+  # halt_on_error: a UBSan report fails the test instead of scrolling by.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --no-rebuild --print-errorlogs --suite unit --suite emu \
+      --no-suite qemu --timeout-multiplier 3
+fi
+
+if [ "$which" = tsan ] || [ "$which" = all ]; then
+  configure build-tsan -Db_sanitize=thread -Db_lundef=false
+  ninja -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_gather_engine \
+    tests/test_emu_concurrent pool_manager/engrampool >/dev/null
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 4 \
+      agent_rows agent_cache gather_engine emu_concurrent
+fi
