@@ -52,7 +52,7 @@ def main():
         "set xlabel 'emulated CXL latency (ns), 0 = local memory; 1 host'",
         "plot " + (", ".join(lat_plots) if lat_plots else "0 notitle"),
         "set xlabel 'emulated hosts sharing one pool and one switch'",
-        "set xtics 1", "set logscale x 2",
+        "set logscale x 2", "set xtics (1, 2, 4, 8, 16, 32, 64)", "set xrange [0.8:10]",
         "plot " + (", ".join(host_plots) if host_plots else "0 notitle"),
         "unset multiplot",
     ]
