@@ -73,5 +73,6 @@ void addDestroyCommand(CLI::App &root, Runner &runner);
 void addHashCommand(CLI::App &root, Runner &runner);
 void addModelCommand(CLI::App &root, Runner &runner);
 void addLookupCommand(CLI::App &root, Runner &runner);
+void addEmulateCommand(CLI::App &root, Runner &runner);
 
 } // namespace engrampool::cli

@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 	addHashCommand(app, runner);
 	addModelCommand(app, runner);
 	addLookupCommand(app, runner);
+	addEmulateCommand(app, runner);
 	try {
 		app.parse(argc, argv);
 	} catch (const CLI::CallForHelp &e) {
