@@ -21,6 +21,7 @@ pkgs=(
   python3 python3-numpy
   qemu-system-x86 busybox-static cpio kmod daxctl
   clang libclang-rt-14-dev
+  gnuplot-nox
 )
 
 SUDO=

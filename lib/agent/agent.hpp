@@ -48,6 +48,7 @@ struct AgentConfig {
 	bool registerHost = true;          // claim a host slot and heartbeat
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
 	uint32_t heartbeatMs = 0;          // 0 = lease / 4
+	bool prefault = true;              // populate the tables' page tables at attach
 };
 
 // Sequence flags of a batch entry.
