@@ -46,4 +46,16 @@ PY
   echo "== look the last token's rows up through the C ABI ($table)"
   "$builddir/examples/attach_lookup" "$pool" "$table" $rows
 fi
+echo "== one agent prefetch (engrampool lookup) written as .npy"
+"$ep" lookup "$pool" --model "$model" --tokens '[[15,270,3,1996],[88,270]]' --out /tmp/engrampool-demo-rows.npy
+
+echo "== emulated multi-host run: 4 hosts share the pool, one table replaced mid-run, every row checked"
+small=emul:engram-demo-hosts
+"$ep" destroy "$small" >/dev/null 2>&1 || true
+"$ep" create "$small" --size 64M --lease-ms 500 >/dev/null
+"$ep" emulate "$small" --model tests/dax/small_model.json --hosts 4 --steps 300 --replace-at 150 --seed 7 --prepare
+"$ep" destroy "$small" >/dev/null
+
+echo "== throughput loss (short version of bench/throughput_loss; 'bash scripts/bench.sh' runs the full set)"
+"$builddir/bench/throughput_loss/throughput_loss" --quick --no-progress --json /tmp/engrampool-demo-throughput.json
 echo "== done (pool removed at exit unless KEEP=1)"
