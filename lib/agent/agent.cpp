@@ -12,28 +12,13 @@
 #include "agent/metrics.hpp"
 #include "device/cuda.hpp"
 #include "topology/topology.hpp"
+#include "util/hash_util.hpp"
 #include "util/units.hpp"
 
 namespace engrampool {
 
 namespace {
 
-size_t pow2AtLeast(size_t n)
-{
-	size_t p = 16;
-	while (p < n)
-		p <<= 1;
-	return p;
-}
-
-uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x7fb5d329728ea185ull;
-	x ^= x >> 27;
-	x *= 0x81dadef4bc2dd44dull;
-	return x ^ (x >> 33);
-}
 
 enum TicketState : uint32_t { kFree = 0, kQueued = 1, kDone = 2 };
 
@@ -98,7 +83,7 @@ struct HostAgent::SeqTable {
 	}
 	size_t probe(uint64_t id) const
 	{
-		size_t i = mix64(id) & mask;
+		size_t i = mixBits(id) & mask;
 		while (keys[i] != 0 && keys[i] != id + 1)
 			i = (i + 1) & mask;
 		return i;
@@ -131,7 +116,7 @@ struct HostAgent::SeqTable {
 				j = (j + 1) & mask;
 				if (!keys[j])
 					return;
-				size_t home = mix64(keys[j] - 1) & mask;
+				size_t home = mixBits(keys[j] - 1) & mask;
 				bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 				if (!between)
 					break;
@@ -145,7 +130,7 @@ struct HostAgent::SeqTable {
 	bool seen(uint64_t id)
 	{
 		size_t m = seenKeys.size() - 1;
-		size_t i = mix64(id) & m;
+		size_t i = mixBits(id) & m;
 		while (seenStamp[i] == stamp) {
 			if (seenKeys[i] == id)
 				return true;
@@ -183,7 +168,7 @@ struct DedupMap {
 	// Returns a pointer to the value and whether the key was new.
 	uint32_t *lookup(uint64_t key, bool &isNew)
 	{
-		size_t i = mix64(key) & mask;
+		size_t i = mixBits(key) & mask;
 		while (stamps[i] == stamp) {
 			if (keys[i] == key) {
 				isNew = false;

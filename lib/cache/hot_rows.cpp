@@ -2,30 +2,13 @@
 // hot_rows.cpp - slot map (linear probing with backward-shift deletion), CLOCK
 // eviction, count-min frequency sketch, frequency-file loading.
 #include "cache/hot_rows.hpp"
+#include "util/hash_util.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
 namespace engrampool::cache {
-
-namespace {
-size_t pow2AtLeast(size_t n)
-{
-	size_t p = 16;
-	while (p < n)
-		p <<= 1;
-	return p;
-}
-uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-} // namespace
 
 HotRowCache::HotRowCache(size_t capacity, bool admit)
 	: admitEnabled_(admit), slotKey_(capacity, kEmpty), slotRef_(capacity, 0), slotPinned_(capacity, 0)
@@ -49,7 +32,7 @@ void HotRowCache::resetFree()
 
 size_t HotRowCache::probe(uint64_t k) const
 {
-	size_t i = mix(k) & mapMask_;
+	size_t i = mixBits(k) & mapMask_;
 	while (mapKey_[i] != kEmpty && mapKey_[i] != k)
 		i = (i + 1) & mapMask_;
 	return i;
@@ -75,7 +58,7 @@ void HotRowCache::erase(uint64_t k)
 			j = (j + 1) & mapMask_;
 			if (mapKey_[j] == kEmpty)
 				return;
-			size_t home = mix(mapKey_[j]) & mapMask_;
+			size_t home = mixBits(mapKey_[j]) & mapMask_;
 			bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 			if (!between)
 				break;
@@ -88,7 +71,7 @@ void HotRowCache::erase(uint64_t k)
 
 uint32_t HotRowCache::frequency(uint64_t k) const
 {
-	uint64_t h = mix(k ^ 0x51ed27ull);
+	uint64_t h = mixBits(k ^ 0x51ed27ull);
 	uint32_t f = 255;
 	for (int r = 0; r < 4; r++)
 		f = std::min<uint32_t>(f, sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)]);
@@ -97,7 +80,7 @@ uint32_t HotRowCache::frequency(uint64_t k) const
 
 void HotRowCache::touch(uint64_t k)
 {
-	uint64_t h = mix(k ^ 0x51ed27ull);
+	uint64_t h = mixBits(k ^ 0x51ed27ull);
 	for (int r = 0; r < 4; r++) {
 		uint8_t &c = sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)];
 		if (c < 255)
