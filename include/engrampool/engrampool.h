@@ -21,9 +21,14 @@ extern "C" {
 
 /*
  * Errors. Every function returns 0 on success, a negative errno passed through
- * (e.g. -ENOENT, -ENOSPC, -EINVAL, -EBUSY), or a code in the library range below.
- * Control-plane calls also leave a one-line message for the calling thread,
- * read with ep_errormsg(); ep_strerror() names a code.
+ * (e.g. -ENOENT, -ENOSPC, -EINVAL, -EBUSY), or a code in the library range below;
+ * never a positive value. Control-plane calls also leave a one-line message for the
+ * calling thread, read with ep_errormsg() (cleared by a control-plane call that
+ * succeeds); ep_strerror() names a code. The message is per thread: threads never see
+ * each other's, and the pointer stays valid until the same thread's next call into
+ * the library. No C++ exception crosses this ABI: one that escapes inside the library
+ * becomes -ENOMEM (out of memory), -errno (a system error) or -EIO (an internal error),
+ * with the message set.
  */
 enum ep_error {
 	EP_E_BASE = -10000,
@@ -110,7 +115,14 @@ EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *ou
 /* Copy rows[i] of table `name` to dst + i * row_bytes. Ids are bounds-checked. */
 EP_API int ep_pool_read_rows(ep_pool *pool, const char *name, const uint64_t *rows, size_t n,
 			     void *dst, size_t dst_bytes) EP_NOEXCEPT;
-/* Recompute checksums of one table (name) or all (NULL). Returns the number of bad tables (>= 0). */
+/* Recompute checksums of one table (name) or all (NULL). Returns 0 when every table
+ * checked is good; EP_E_CHECKSUM when at least one is bad (the message names each bad
+ * table and its problem; *bad_tables, when not NULL, receives how many); -ENOENT when
+ * `name` is no table; another negative code when the check could not run. *bad_tables
+ * is 0 unless EP_E_CHECKSUM is returned. */
+EP_API int ep_pool_verify_tables(ep_pool *pool, const char *name, size_t *bad_tables) EP_NOEXCEPT;
+/* ep_pool_verify_tables(pool, name, NULL). (It used to return the number of bad tables
+ * as a positive value; it now follows the 0-or-negative rule: EP_E_CHECKSUM.) */
 EP_API int ep_pool_verify(ep_pool *pool, const char *name) EP_NOEXCEPT;
 /* Remove a table (needs EP_OPEN_WRITE). Its space is reused once no host can still read it. */
 EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) EP_NOEXCEPT;
@@ -182,7 +194,11 @@ EP_API int ep_agent_release(ep_agent *agent, uint64_t ticket) EP_NOEXCEPT;
 EP_API int ep_agent_end_sequence(ep_agent *agent, uint64_t seq_id) EP_NOEXCEPT;
 /* Metrics as JSON (format 0) or Prometheus text (1) into buf; *needed = bytes incl. NUL. */
 EP_API int ep_agent_metrics(ep_agent *agent, int format, char *buf, size_t cap, size_t *needed) EP_NOEXCEPT;
-/* Text of the last failed ticket (e.g. the table and offset of a SIGBUS). */
+/* Text of the agent's last failed ticket (e.g. the table and offset of a SIGBUS), ""
+ * when none failed or agent is NULL. Safe to call from any thread: the text is copied
+ * into the calling thread's last error, so the returned pointer is what ep_errormsg()
+ * returns afterwards on this thread, valid until the same thread's next call into the
+ * library; no buffer is shared between threads. */
 EP_API const char *ep_agent_last_error(ep_agent *agent) EP_NOEXCEPT;
 
 #ifdef __cplusplus

@@ -74,8 +74,12 @@ public:
 	{
 		return lastError(ep_pool_read_rows(p_, name.c_str(), rows.data(), rows.size(), dst.data(), dst.size()));
 	}
-	// Number of tables whose checksum failed (>= 0), or an error.
-	int verify(const std::string &name = "") const { return ep_pool_verify(p_, name.empty() ? nullptr : name.c_str()); }
+	// Recompute the checksums of one table (or all): no error when every table is good;
+	// EP_E_CHECKSUM naming the bad tables, with their number in *badTables, otherwise.
+	Error verify(const std::string &name = "", size_t *badTables = nullptr) const
+	{
+		return lastError(ep_pool_verify_tables(p_, name.empty() ? nullptr : name.c_str(), badTables));
+	}
 	Error remove(const std::string &name) { return lastError(ep_pool_remove_table(p_, name.c_str())); }
 
 private:

@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
-// agent_c.cpp - the C ABI of HostAgent.
+// agent_c.cpp - the C ABI of HostAgent: every entry point runs in cApiCall (no
+// exception crosses it); control-plane failures and ep_agent_last_error() use the
+// calling thread's last error, the one error channel shared with engrampool_c.cpp.
 #include <engrampool/engrampool.h>
 
 #include <cstring>
 #include <new>
 
 #include "agent/agent.hpp"
+#include "capi/guard.hpp"
 
 using namespace engrampool;
+using capi::cApiCall;
+using capi::cApiCallOr;
+using capi::report;
 
+// Nothing here is written after creation, so threads may share an ep_agent: the
+// agent's own state is synchronised inside HostAgent.
 struct ep_agent {
 	std::unique_ptr<HostAgent> agent;
-	std::string lastError;
 };
 
 static_assert(sizeof(ep_seq_tokens) == sizeof(BatchEntry) && offsetof(ep_seq_tokens, tokens) == offsetof(BatchEntry, tokens) &&
@@ -39,11 +46,9 @@ EP_API void ep_agent_config_init(ep_agent_config *cfg) noexcept
 
 EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
 {
-	try {
-		if (!out || !cfg || !cfg->pool_uri || !cfg->model_path) {
-			setLastError(makeError(-EINVAL, "ep_agent_create: out, cfg, pool_uri and model_path are required"));
-			return -EINVAL;
-		}
+	return cApiCall("ep_agent_create", [&] {
+		if (!out || !cfg || !cfg->pool_uri || !cfg->model_path)
+			return report(makeError(-EINVAL, "ep_agent_create: out, cfg, pool_uri and model_path are required"));
 		AgentConfig c;
 		c.poolUri = cfg->pool_uri;
 		c.modelPath = cfg->model_path;
@@ -62,22 +67,20 @@ EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
 		c.registerHost = !(cfg->flags & EP_AGENT_NO_REGISTER);
 		c.hostIndex = cfg->host_index;
 		auto a = HostAgent::create(c);
-		if (!a) {
-			setLastError(a.status());
-			return a.code();
-		}
-		*out = new ep_agent{std::move(a.value()), {}};
-		return 0;
-	} catch (const std::exception &e) {
-		setLastError(makeError(-ENOMEM, std::string("ep_agent_create: ") + e.what()));
-		return -ENOMEM;
-	}
+		if (!a)
+			return report(a.status());
+		*out = new ep_agent{std::move(a.value())};
+		return report(Status::ok());
+	});
 }
 
 EP_API void ep_agent_destroy(ep_agent **agent) noexcept
 {
 	if (agent && *agent) {
-		delete *agent;
+		cApiCallOr("ep_agent_destroy", 0, [&] {
+			delete *agent;
+			return 0;
+		});
 		*agent = nullptr;
 	}
 }
@@ -87,78 +90,90 @@ EP_API uint32_t ep_agent_layers(const ep_agent *agent) noexcept
 	return agent ? agent->agent->layers() : 0;
 }
 
+// Data plane: codes only, no text is formatted unless an exception escapes (a bug).
 EP_API int ep_agent_prefetch(ep_agent *agent, const ep_seq_tokens *batch, size_t n, uint64_t *ticket) noexcept
 {
 	if (!agent)
 		return -EINVAL;
-	return agent->agent->prefetch(reinterpret_cast<const BatchEntry *>(batch), n, ticket);
+	return cApiCall("ep_agent_prefetch", [&] {
+		return agent->agent->prefetch(reinterpret_cast<const BatchEntry *>(batch), n, ticket);
+	});
 }
 
 EP_API int ep_agent_wait(ep_agent *agent, uint64_t ticket, int layer) noexcept
 {
-	return agent ? agent->agent->wait(ticket, layer) : -EINVAL;
+	if (!agent)
+		return -EINVAL;
+	return cApiCall("ep_agent_wait", [&] { return agent->agent->wait(ticket, layer); });
 }
 
 EP_API int ep_agent_output(ep_agent *agent, uint64_t ticket, uint32_t layer, ep_layer_output *out) noexcept
 {
 	if (!agent || !out)
 		return -EINVAL;
-	LayerOutput o;
-	int rc = agent->agent->output(ticket, layer, &o);
-	if (rc)
-		return rc;
-	std::memset(out, 0, sizeof(*out));
-	out->rows = o.rows;
-	out->tokens = o.tokens;
-	out->columns = o.columns;
-	out->row_bytes = o.rowBytes;
-	out->row_stride = o.rowStride;
-	out->layer_id = o.layerId;
-	out->generation = o.generation;
-	return 0;
+	return cApiCall("ep_agent_output", [&] {
+		LayerOutput o;
+		int rc = agent->agent->output(ticket, layer, &o);
+		if (rc)
+			return rc;
+		std::memset(out, 0, sizeof(*out));
+		out->rows = o.rows;
+		out->tokens = o.tokens;
+		out->columns = o.columns;
+		out->row_bytes = o.rowBytes;
+		out->row_stride = o.rowStride;
+		out->layer_id = o.layerId;
+		out->generation = o.generation;
+		return 0;
+	});
 }
 
 EP_API void *ep_agent_event(ep_agent *agent, uint64_t ticket, uint32_t layer) noexcept
 {
-	return agent ? agent->agent->layerEvent(ticket, layer) : nullptr;
+	if (!agent)
+		return nullptr;
+	return cApiCallOr("ep_agent_event", (void *)nullptr, [&] { return agent->agent->layerEvent(ticket, layer); });
 }
 
 EP_API int ep_agent_release(ep_agent *agent, uint64_t ticket) noexcept
 {
-	return agent ? agent->agent->release(ticket) : -EINVAL;
+	if (!agent)
+		return -EINVAL;
+	return cApiCall("ep_agent_release", [&] { return agent->agent->release(ticket); });
 }
 
 EP_API int ep_agent_end_sequence(ep_agent *agent, uint64_t seq_id) noexcept
 {
-	return agent ? agent->agent->endSequence(seq_id) : -EINVAL;
+	if (!agent)
+		return -EINVAL;
+	return cApiCall("ep_agent_end_sequence", [&] { return agent->agent->endSequence(seq_id); });
 }
 
 EP_API int ep_agent_metrics(ep_agent *agent, int format, char *buf, size_t cap, size_t *needed) noexcept
 {
-	try {
+	return cApiCall("ep_agent_metrics", [&] {
 		if (!agent || (cap && !buf))
-			return -EINVAL;
+			return report(makeError(-EINVAL, "ep_agent_metrics: agent is NULL, or buf is NULL with cap > 0"));
 		std::string s = format == 1 ? agent->agent->metricsPrometheus() : agent->agent->metricsJson();
 		if (needed)
 			*needed = s.size() + 1;
 		if (cap < s.size() + 1)
-			return -ENOSPC;
+			return -ENOSPC; // the size query: not an error worth a message
 		std::memcpy(buf, s.c_str(), s.size() + 1);
 		return 0;
-	} catch (const std::exception &) {
-		return -ENOMEM;
-	}
+	});
 }
 
 EP_API const char *ep_agent_last_error(ep_agent *agent) noexcept
 {
 	if (!agent)
 		return "";
-	try {
-		agent->lastError = agent->agent->lastError();
-	} catch (...) {
-	}
-	return agent->lastError.c_str();
+	// The agent's record is read under its mutex and copied into this thread's last
+	// error: no buffer is shared between threads, and ep_errormsg() says the same.
+	return cApiCallOr("ep_agent_last_error", lastErrorMessage(), [&] {
+		setLastErrorMessage(agent->agent->lastError());
+		return lastErrorMessage();
+	});
 }
 
 } // extern "C"

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// engrampool_c.cpp - the C ABI over Pool: no exception crosses it, errors set the
-// per-thread message.
+// engrampool_c.cpp - the C ABI over Pool: every entry point runs in cApiCall (no
+// exception crosses it) and reports failures through the thread's last error.
 #include <engrampool/engrampool.h>
 
 #include <cstring>
 #include <new>
 
+#include "capi/guard.hpp"
 #include "ep_config.h"
+#include "agent/read_guard.hpp"
 #include "pool/pool.hpp"
 
 using namespace engrampool;
@@ -15,27 +17,8 @@ struct ep_pool {
 	std::unique_ptr<Pool> pool;
 };
 
-namespace {
-
-int report(const Status &s)
-{
-	setLastError(s);
-	return s.code();
-}
-
-template <typename F>
-int guarded(F &&f) noexcept
-{
-	try {
-		return f();
-	} catch (const std::bad_alloc &) {
-		return report(makeError(-ENOMEM, "out of memory"));
-	} catch (const std::exception &e) {
-		return report(makeError(-EIO, std::string("internal error: ") + e.what()));
-	}
-}
-
-} // namespace
+using capi::cApiCall;
+using capi::report;
 
 extern "C" {
 
@@ -56,7 +39,7 @@ EP_API const char *ep_version(void) noexcept
 
 EP_API int ep_pool_create(const char *uri, uint64_t size) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_create", [&] {
 		if (!uri)
 			return report(makeError(-EINVAL, "uri is NULL"));
 		CreateOptions o;
@@ -67,7 +50,7 @@ EP_API int ep_pool_create(const char *uri, uint64_t size) noexcept
 
 EP_API int ep_pool_open(ep_pool **out, const char *uri, unsigned flags) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_open", [&] {
 		if (!out || !uri)
 			return report(makeError(-EINVAL, "out or uri is NULL"));
 		OpenOptions o;
@@ -90,7 +73,7 @@ EP_API void ep_pool_close(ep_pool **pool) noexcept
 
 EP_API int ep_pool_info_get(ep_pool *pool, ep_pool_info *info) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_info_get", [&] {
 		if (!pool || !info)
 			return report(makeError(-EINVAL, "pool or info is NULL"));
 		auto s = pool->pool->snapshot();
@@ -119,7 +102,7 @@ EP_API int ep_pool_info_get(ep_pool *pool, ep_pool_info *info) noexcept
 
 EP_API int ep_pool_list_tables(ep_pool *pool, ep_table_info *out, size_t cap, size_t *count) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_list_tables", [&] {
 		if (!pool || !count || (cap && !out))
 			return report(makeError(-EINVAL, "invalid arguments"));
 		auto s = pool->pool->snapshot();
@@ -134,7 +117,7 @@ EP_API int ep_pool_list_tables(ep_pool *pool, ep_table_info *out, size_t cap, si
 
 EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *out) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_find_table", [&] {
 		if (!pool || !name || !out)
 			return report(makeError(-EINVAL, "invalid arguments"));
 		auto s = pool->pool->snapshot();
@@ -151,44 +134,49 @@ EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *ou
 EP_API int ep_pool_read_rows(ep_pool *pool, const char *name, const uint64_t *rows, size_t n, void *dst,
 			     size_t dst_bytes) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_read_rows", [&] {
 		if (!pool || !name || (n && (!rows || !dst)))
 			return report(makeError(-EINVAL, "invalid arguments"));
-		auto s = pool->pool->snapshot();
-		if (!s)
-			return report(s.status());
-		const TableInfo *t = s->findTable(name);
-		if (!t)
-			return report(makeError(-ENOENT, std::string("no table named '") + name + "'"));
-		return report(pool->pool->readRows(*t, rows, n, dst, dst_bytes));
+		// No host slot holds the table's extent: re-validated after the read (issue 10 #4).
+		return report(readRowsValidated(*pool->pool, name, rows, n, dst, dst_bytes));
 	});
 }
 
-EP_API int ep_pool_verify(ep_pool *pool, const char *name) noexcept
+EP_API int ep_pool_verify_tables(ep_pool *pool, const char *name, size_t *bad_tables) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_verify_tables", [&] {
+		if (bad_tables)
+			*bad_tables = 0;
 		if (!pool)
 			return report(makeError(-EINVAL, "pool is NULL"));
 		auto r = pool->pool->verify(name ? name : "");
 		if (!r)
 			return report(r.status());
-		int bad = 0;
-		std::string first;
+		size_t bad = 0;
+		std::string problems;
 		for (auto &v : *r)
 			if (!v.ok) {
-				if (!bad)
-					first = v.table + ": " + v.problem;
+				if (bad)
+					problems += "; ";
+				problems += v.table + ": " + v.problem;
 				bad++;
 			}
+		if (bad_tables)
+			*bad_tables = bad;
 		if (bad)
-			setLastError(makeError(EP_E_CHECKSUM, first));
-		return bad;
+			return report(makeError(EP_E_CHECKSUM, std::to_string(bad) + " bad table(s): " + problems));
+		return report(Status::ok());
 	});
+}
+
+EP_API int ep_pool_verify(ep_pool *pool, const char *name) noexcept
+{
+	return ep_pool_verify_tables(pool, name, nullptr);
 }
 
 EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) noexcept
 {
-	return guarded([&] {
+	return cApiCall("ep_pool_remove_table", [&] {
 		if (!pool || !name)
 			return report(makeError(-EINVAL, "invalid arguments"));
 		return report(pool->pool->removeTable(name));

@@ -32,16 +32,27 @@ Status errnoError(int err, const std::string &what)
 
 namespace {
 thread_local std::string tlsLastError;
+thread_local bool tlsOutOfMemory = false;
 }
 
-void setLastError(const Status &s)
+void setLastErrorMessage(const std::string &msg) noexcept
 {
-	tlsLastError = s.message();
+	try {
+		tlsLastError = msg;
+		tlsOutOfMemory = false;
+	} catch (...) {
+		tlsOutOfMemory = true;
+	}
 }
 
-const char *lastErrorMessage()
+void setLastError(const Status &s) noexcept
 {
-	return tlsLastError.c_str();
+	setLastErrorMessage(s.message());
+}
+
+const char *lastErrorMessage() noexcept
+{
+	return tlsOutOfMemory ? "out of memory (the error message could not be stored)" : tlsLastError.c_str();
 }
 
 const char *errorName(int code)

@@ -62,9 +62,13 @@ private:
 	std::variant<T, Status> v_;
 };
 
-// Per-thread last error for the C ABI.
-void setLastError(const Status &s);
-const char *lastErrorMessage();
+// The C ABI's one error channel: the calling thread's last error message (PMDK style:
+// set at the failure site, separate from the code). Each thread has its own; the
+// pointer from lastErrorMessage() stays valid until this thread sets it again.
+// Never throws: without memory for the text the message becomes "out of memory".
+void setLastError(const Status &s) noexcept;
+void setLastErrorMessage(const std::string &msg) noexcept;
+const char *lastErrorMessage() noexcept;
 const char *errorName(int code);
 
 #define EP_TRY(expr)                                   \

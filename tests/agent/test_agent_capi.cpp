@@ -4,6 +4,10 @@
 #include "agent_test_util.hpp"
 
 #include <engrampool/engrampool.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "io/npy.hpp"
 #include "model/widen.hpp"
@@ -149,6 +153,128 @@ TEST(AgentCapi, CreateFailsOnAModelThePoolDoesNotHold)
 	EXPECT_EQ(EP_E_MODEL, ep_agent_create(&a, &cfg));
 	EXPECT_NE(std::string::npos, std::string(ep_errormsg()).find("tiny/layer1")) << ep_errormsg();
 	EXPECT_EQ(nullptr, a);
+}
+
+namespace {
+
+ep_agent *capiAgent(const AgentPool &p, const ModelFile &mf)
+{
+	ep_agent_config cfg;
+	ep_agent_config_init(&cfg);
+	cfg.pool_uri = p.uri().c_str();
+	cfg.model_path = mf.path.c_str();
+	cfg.flags = EP_AGENT_NO_REGISTER;
+	cfg.max_batch_tokens = 512;
+	ep_agent *a = nullptr;
+	EXPECT_EQ(0, ep_agent_create(&a, &cfg)) << ep_errormsg();
+	return a;
+}
+
+} // namespace
+
+// ep_agent_last_error from many threads while tickets run and other threads fail
+// their own control-plane calls: no shared buffer is written (clean under TSan), and
+// every thread reads only its own messages.
+TEST(AgentCapi, LastErrorIsThreadSafe)
+{
+	nlohmann::json mj = tinyModelJson();
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 5);
+	ModelFile mf(mj);
+	ep_agent *a = capiAgent(p, mf);
+	ASSERT_NE(nullptr, a);
+	std::atomic<bool> stop{false};
+	std::atomic<int> wrong{0};
+	std::vector<std::thread> ts;
+	for (int i = 0; i < 4; i++)
+		ts.emplace_back([&] {
+			while (!stop.load()) {
+				std::string e = ep_agent_last_error(a);
+				if (!e.empty() || std::string(ep_errormsg()) != e)
+					wrong++;
+			}
+		});
+	for (int i = 0; i < 2; i++)
+		ts.emplace_back([&, i] {
+			std::string missing = mf.dir.file("missing" + std::to_string(i) + ".json");
+			ep_agent_config cfg;
+			ep_agent_config_init(&cfg);
+			cfg.pool_uri = p.uri().c_str();
+			cfg.model_path = missing.c_str();
+			cfg.flags = EP_AGENT_NO_REGISTER;
+			for (int k = 0; k < 50; k++) {
+				ep_agent *b = nullptr;
+				if (ep_agent_create(&b, &cfg) != -ENOENT || b)
+					wrong++;
+				if (std::string(ep_errormsg()).find(missing) == std::string::npos)
+					wrong++;
+				if (std::string(ep_agent_last_error(a)) != "")
+					wrong++;
+			}
+		});
+	std::vector<int64_t> toks = {1, 2, 3, 4, 5, 6};
+	for (uint64_t seq = 1; seq <= 200; seq++) {
+		ep_seq_tokens b = {seq, toks.data(), (uint32_t)toks.size(), EP_SEQ_START | EP_SEQ_END};
+		uint64_t t = 0;
+		ASSERT_EQ(0, ep_agent_prefetch(a, &b, 1, &t));
+		ASSERT_EQ(0, ep_agent_wait(a, t, -1));
+		ASSERT_EQ(0, ep_agent_release(a, t));
+	}
+	stop = true;
+	for (auto &t : ts)
+		t.join();
+	EXPECT_EQ(0, wrong.load());
+	ep_agent_destroy(&a);
+}
+
+// A failed ticket's text reaches every thread that asks, through its own last error.
+TEST(AgentCapi, FailedTicketTextReachesEveryThread)
+{
+	// In a child: a SIGBUS that escaped would kill it, not the test runner.
+	int rc = runForked([]() -> int {
+		nlohmann::json mj = tinyModelJson();
+		ModelConfig m = makeModel(mj);
+		AgentPool p(m, 9, 32ull << 20, "file");
+		ModelFile mf(mj);
+		ep_agent *a = capiAgent(p, mf);
+		if (!a)
+			return 10;
+		const TableInfo &t0 = p.tables.at(m.layerIds[0]);
+		const TableInfo &t1 = p.tables.at(m.layerIds[1]);
+		uint64_t cut = std::min(t0.dataOffset, t1.dataOffset) + 65536;
+		if (truncate(p.pool.backingPath().c_str(), (off_t)cut) != 0)
+			return 11;
+		std::vector<int64_t> toks(400);
+		for (size_t i = 0; i < toks.size(); i++)
+			toks[i] = (int64_t)((i * 7919) % m.tokenizerVocabSize);
+		ep_seq_tokens b = {1, toks.data(), (uint32_t)toks.size(), EP_SEQ_START | EP_SEQ_END};
+		uint64_t t = 0;
+		if (ep_agent_prefetch(a, &b, 1, &t) != 0)
+			return 12;
+		if (ep_agent_wait(a, t, -1) != -EFAULT)
+			return 13;
+		std::string mine = ep_agent_last_error(a);
+		fprintf(stderr, "ep_agent_last_error: %s\n", mine.c_str());
+		if (mine.find("faulted") == std::string::npos || std::string(ep_errormsg()) != mine)
+			return 14;
+		std::atomic<int> wrong{0};
+		std::vector<std::thread> ts;
+		for (int i = 0; i < 4; i++)
+			ts.emplace_back([&] {
+				ep_errormsg(); // this thread's own, empty message
+				for (int k = 0; k < 100; k++)
+					if (ep_agent_last_error(a) != std::string(ep_errormsg()) || mine != ep_errormsg())
+						wrong++;
+			});
+		for (auto &th : ts)
+			th.join();
+		if (wrong.load())
+			return 15;
+		ep_agent_release(a, t);
+		ep_agent_destroy(&a);
+		return 0;
+	});
+	EXPECT_EQ(0, rc);
 }
 
 namespace {

@@ -5,6 +5,14 @@
 #include <engrampool/engrampool.h>
 #include <engrampool/engrampool.hpp>
 
+#include <atomic>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "capi/guard.hpp"
+
 using namespace eptest;
 namespace ep = engrampool;
 
@@ -148,24 +156,101 @@ TEST_F(CApi, RemoveWithAWriterHandle)
 	ep_pool_close(&r);
 }
 
-TEST_F(CApi, VerifyCountsBadTables)
+TEST_F(CApi, VerifyFollowsTheZeroOrNegativeRule)
 {
-	// Flip bytes in t15's data through a separate mapping.
-	ep::TableInfo t15;
+	// Flip bytes in both tables' data through a separate mapping.
+	ep::TableInfo t15, t1;
 	{
 		auto r = openPool(sp_->uri(), false);
 		auto s = r->snapshot();
 		ASSERT_TRUE(s);
 		t15 = *s->findTable("t15");
+		t1 = *s->findTable("tiny/layer1");
 	}
-	pokeRandom(sp_->backingPath(), t15.dataOffset + 64 * 7, 16, 3);
 	ep_pool *p = nullptr;
 	ASSERT_EQ(ep_pool_open(&p, sp_->uri().c_str(), EP_OPEN_READONLY), 0);
-	EXPECT_EQ(ep_pool_verify(p, nullptr), 1);
+	size_t bad = 99;
+	EXPECT_EQ(ep_pool_verify_tables(p, nullptr, &bad), 0);
+	EXPECT_EQ(bad, 0u);
+	EXPECT_STREQ(ep_errormsg(), "") << "a call that succeeds clears the message";
+
+	pokeRandom(sp_->backingPath(), t15.dataOffset + 64 * 7, 16, 3);
+	// Never a positive count: EP_E_CHECKSUM, the count through the out-parameter.
+	EXPECT_EQ(ep_pool_verify(p, nullptr), EP_E_CHECKSUM);
 	EXPECT_NE(std::string(ep_errormsg()).find("t15"), std::string::npos) << ep_errormsg();
-	EXPECT_EQ(ep_pool_verify(p, "tiny/layer1"), 0);
-	EXPECT_EQ(ep_pool_verify(p, "t15"), 1);
+	EXPECT_EQ(ep_pool_verify_tables(p, nullptr, &bad), EP_E_CHECKSUM);
+	EXPECT_EQ(bad, 1u);
+	EXPECT_EQ(ep_pool_verify_tables(p, "tiny/layer1", &bad), 0);
+	EXPECT_EQ(bad, 0u);
+	EXPECT_EQ(ep_pool_verify(p, "t15"), EP_E_CHECKSUM);
+	bad = 99;
+	EXPECT_EQ(ep_pool_verify_tables(p, "missing", &bad), -ENOENT);
+	EXPECT_EQ(bad, 0u) << "no count when the check could not run";
+
+	// Every bad table is named, and counted.
+	pokeRandom(sp_->backingPath(), t1.dataOffset + 64 * 3, 16, 4);
+	EXPECT_EQ(ep_pool_verify_tables(p, nullptr, &bad), EP_E_CHECKSUM);
+	EXPECT_EQ(bad, 2u);
+	std::string msg = ep_errormsg();
+	EXPECT_NE(msg.find("t15"), std::string::npos) << msg;
+	EXPECT_NE(msg.find("tiny/layer1"), std::string::npos) << msg;
+	EXPECT_NE(msg.find("2 bad table"), std::string::npos) << msg;
+	EXPECT_EQ(ep_pool_verify_tables(nullptr, nullptr, &bad), -EINVAL);
+
+	// The C++ wrapper: an Error, and the count.
+	ep::PoolHandle h;
+	ASSERT_FALSE(ep::PoolHandle::open(sp_->uri(), h));
+	size_t n = 0;
+	ep::Error e = h.verify("", &n);
+	EXPECT_EQ(e.code, EP_E_CHECKSUM);
+	EXPECT_EQ(n, 2u);
+	EXPECT_NE(e.message.find("t15"), std::string::npos) << e.message;
 	ep_pool_close(&p);
+}
+
+// The one exception -> code mapping every C ABI entry point runs under, and the
+// per-thread message it sets.
+TEST(CApiGuard, ExceptionsMapToOneSetOfCodes)
+{
+	using ep::capi::cApiCall;
+	EXPECT_EQ(cApiCall("f_ok", [] { return 0; }), 0);
+	EXPECT_EQ(cApiCall("f_oom", []() -> int { throw std::bad_alloc(); }), -ENOMEM);
+	EXPECT_NE(std::string(ep_errormsg()).find("f_oom: out of memory"), std::string::npos) << ep_errormsg();
+	EXPECT_EQ(cApiCall("f_len", []() -> int { std::vector<int> v; v.reserve(v.max_size() + 1); return 0; }), -ENOMEM);
+	EXPECT_EQ(cApiCall("f_sys", []() -> int { throw std::system_error(EACCES, std::generic_category(), "open x"); }),
+		  -EACCES);
+	EXPECT_NE(std::string(ep_errormsg()).find("f_sys: open x"), std::string::npos) << ep_errormsg();
+	EXPECT_EQ(cApiCall("f_rt", []() -> int { throw std::runtime_error("boom"); }), -EIO);
+	EXPECT_STREQ(ep_errormsg(), "f_rt: internal error: boom");
+	EXPECT_EQ(cApiCall("f_int", []() -> int { throw 42; }), -EIO);
+	EXPECT_STREQ(ep_errormsg(), "f_int: internal error: unknown exception");
+	EXPECT_EQ(ep::capi::cApiCallOr("f_ptr", (void *)nullptr, []() -> void * { throw std::runtime_error("x"); }),
+		  nullptr);
+	EXPECT_EQ(cApiCall("f_report", [] { return ep::capi::report(ep::makeError(-ENOENT, "gone")); }), -ENOENT);
+	EXPECT_STREQ(ep_errormsg(), "gone");
+	EXPECT_EQ(cApiCall("f_clear", [] { return ep::capi::report(ep::Status::ok()); }), 0);
+	EXPECT_STREQ(ep_errormsg(), "");
+}
+
+TEST(CApiGuard, MessagesArePerThread)
+{
+	const int kThreads = 8;
+	std::atomic<int> wrong{0};
+	std::vector<std::thread> ts;
+	for (int i = 0; i < kThreads; i++)
+		ts.emplace_back([i, &wrong] {
+			std::string uri = "nope" + std::to_string(i) + ":x";
+			for (int k = 0; k < 200; k++) {
+				ep_pool *p = nullptr;
+				if (ep_pool_open(&p, uri.c_str(), EP_OPEN_READONLY) != EP_E_URI)
+					wrong++;
+				if (std::string(ep_errormsg()).find("'nope" + std::to_string(i) + "'") == std::string::npos)
+					wrong++;
+			}
+		});
+	for (auto &t : ts)
+		t.join();
+	EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST_F(CApi, CppWrappers)
@@ -191,7 +276,7 @@ TEST_F(CApi, CppWrappers)
 	EXPECT_EQ(std::memcmp(buf.data() + 64, want.data(), 64), 0);
 	rows[1] = t.rows;
 	EXPECT_EQ(h.readRows("tiny/layer1", rows, buf).code, -ERANGE);
-	EXPECT_EQ(h.verify(), 0);
+	EXPECT_FALSE(h.verify());
 	ep::PoolHandle moved = std::move(h);
 	EXPECT_FALSE(h.valid());
 	EXPECT_TRUE(moved.valid());
