@@ -18,9 +18,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <climits>
+#include <cmath>
 #include <condition_variable>
+#include <ctime>
 #include <linux/futex.h>
 #include <mutex>
 #include <pthread.h>
@@ -35,6 +36,9 @@
 #include "gather/gather.hpp"
 #include "gather/kernel.hpp"
 #include "gather/sigbus.hpp"
+// The shared switch model lives with the emulation tools; it has no lib/ dependencies
+// and is compiled into the library (lib/gather/meson.build).
+#include "../../emulation/switch/switch_model.hpp"
 
 #if EP_HAVE_NUMA
 #include <numa.h>
@@ -55,11 +59,10 @@ inline void cpuRelax()
 #endif
 }
 
+// CLOCK_MONOTONIC: the clock of the shared switch model, the same in every process.
 inline uint64_t nowNs()
 {
-	return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
-		       std::chrono::steady_clock::now().time_since_epoch())
-		.count();
+	return emu::SwitchModel::nowNs();
 }
 
 void futexWait(std::atomic<uint32_t> *word, uint32_t expected)
@@ -90,9 +93,10 @@ Status validate(const Options &o)
 		return errorf(-EINVAL, "gather: threads must be 1..%u, got %u", kMaxThreads, o.threads);
 	if (o.isa != Isa::Auto && !isaSupported(o.isa))
 		return errorf(EP_E_UNSUPPORTED, "gather: this CPU cannot run the %s kernel", isaName(o.isa));
-	if (o.cost.latencyNs > 1000000 || o.cost.linkGbps < 0)
-		return errorf(-EINVAL, "gather: cost model out of range (latency %u ns, link %.3f GB/s)", o.cost.latencyNs,
-			      o.cost.linkGbps);
+	if (o.cost.latencyNs > 1000000 || !(o.cost.linkGbps >= 0) || !std::isfinite(o.cost.linkGbps) ||
+	    !(o.cost.switchGbps >= 0) || !std::isfinite(o.cost.switchGbps))
+		return errorf(-EINVAL, "gather: cost model out of range (latency %u ns, link %.3f GB/s, switch %.3f GB/s)",
+			      o.cost.latencyNs, o.cost.linkGbps, o.cost.switchGbps);
 	if (o.numaNode >= 0) {
 #if EP_HAVE_NUMA
 		if (numa_available() < 0) {
@@ -107,9 +111,55 @@ Status validate(const Options &o)
 	return Status::ok();
 }
 
+// The switch of o.cost (switchGbps > 0): the segment every engine of the pool shares,
+// opened or created, or a private one when no switchName is given.
+Result<std::unique_ptr<emu::SwitchModel>> attachSwitch(const CostModel &c)
+{
+	std::string err;
+	if (c.switchName.empty()) {
+		static std::atomic<uint64_t> seq{ 0 };
+		std::string name = "engine." + std::to_string(getpid()) + "." + std::to_string(seq++);
+		auto s = emu::SwitchModel::create(name, c.switchGbps, 0, &err);
+		if (!s)
+			return makeError(-EIO, "gather: " + err);
+		emu::SwitchModel::destroy(name); // the mapping stays: private to this engine
+		return s;
+	}
+	const std::string name = "pool." + c.switchName;
+	for (int attempt = 0; attempt < 200; attempt++) {
+		auto s = emu::SwitchModel::open(name, &err);
+		if (s) {
+			emu::SwitchStats st = s->stats();
+			if (std::fabs(st.gbps - c.switchGbps) <= 1e-9 * c.switchGbps)
+				return s;
+			if (st.attached <= 1) {
+				// Left by an earlier run with another setting, and no one else uses it.
+				s.reset();
+				emu::SwitchModel::destroy(name);
+				continue;
+			}
+			return errorf(-EINVAL,
+				      "gather: switch_gbps=%g, but the pool's switch %s is modeled at %g GB/s by %u other "
+				      "process(es): every host of a pool must give the same switch_gbps (remove the file when "
+				      "none of them runs)",
+				      c.switchGbps, emu::SwitchModel::path(name).c_str(), st.gbps, st.attached - 1);
+		}
+		s = emu::SwitchModel::create(name, c.switchGbps, 0, &err);
+		if (s)
+			return s;
+		// Another process created it between our open and create, or is still
+		// initialising it: open again.
+		usleep(500);
+	}
+	return makeError(-EIO, "gather: " + err);
+}
+
 class EngineImpl final : public Engine {
 public:
-	explicit EngineImpl(const Options &o) : opts_(o), kernel_(detail::kernelFor(o.isa)) {}
+	explicit EngineImpl(const Options &o, std::unique_ptr<emu::SwitchModel> sw)
+		: opts_(o), kernel_(detail::kernelFor(o.isa)), switch_(std::move(sw))
+	{
+	}
 
 	~EngineImpl() override
 	{
@@ -144,6 +194,8 @@ public:
 		if (job.count == 0 || job.rowBytes == 0)
 			return 0;
 		const uint64_t t0 = opts_.cost.enabled() ? nowNs() : 0;
+		// Issued now: queued behind the traffic other hosts reserved before.
+		const uint64_t switchDone = switch_ ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
 		uint32_t workers = 1;
 		int rc;
 		if (helpers_.empty() || job.count < opts_.parallelThreshold) {
@@ -153,7 +205,7 @@ public:
 			rc = runShared(job);
 		}
 		if (t0)
-			applyCost(job, workers, t0);
+			applyCost(job, workers, t0, switchDone);
 		return rc;
 	}
 
@@ -258,11 +310,11 @@ private:
 #endif
 	}
 
-	void applyCost(const Job &job, uint32_t workers, uint64_t t0)
+	void applyCost(const Job &job, uint32_t workers, uint64_t t0, uint64_t switchDone)
 	{
 		uint32_t inflight = std::max<uint32_t>(1, opts_.prefetchDistance) * workers;
 		uint64_t ns = modeledNs(opts_.cost, job.count, (uint64_t)job.count * job.rowBytes, inflight);
-		uint64_t until = t0 + ns;
+		uint64_t until = std::max(t0 + ns, switchDone);
 		while (nowNs() < until)
 			cpuRelax();
 	}
@@ -323,6 +375,7 @@ private:
 
 	const Options opts_;
 	const detail::KernelFn kernel_;
+	const std::unique_ptr<emu::SwitchModel> switch_; // switchGbps > 0 only
 	std::vector<std::thread> helpers_;
 	Fault fault_;
 
@@ -353,7 +406,14 @@ Result<std::unique_ptr<Engine>> Engine::create(const Options &opts)
 	EP_TRY(validate(opts));
 	if (int rc = installSigbusHandler())
 		return errorf(rc, "gather: cannot install the SIGBUS handler");
-	auto e = std::make_unique<EngineImpl>(opts);
+	std::unique_ptr<emu::SwitchModel> sw;
+	if (opts.cost.switchGbps > 0) {
+		auto s = attachSwitch(opts.cost);
+		if (!s)
+			return s.status();
+		sw = std::move(s.value());
+	}
+	auto e = std::make_unique<EngineImpl>(opts, std::move(sw));
 	EP_TRY(e->start());
 	return std::unique_ptr<Engine>(std::move(e));
 }

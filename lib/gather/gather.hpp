@@ -59,7 +59,12 @@ struct Fault {
 // least max(ceil(rows / inflight) * latencyNs, bytes / linkGbps) ns. The engine
 // busy-waits until that much time has passed since run() began, so the real copy
 // counts towards it (the emulated link replaces local memory, it does not add to it).
-// switchGbps (shared by hosts) is not applied here: it needs the other hosts' traffic.
+// switchGbps is shared by every host of the pool, so it is not part of this formula:
+// each run reserves its bytes on the shared switch model (emulation/switch, a token
+// bucket in /dev/shm/ep-switch.pool.<switchName>, no burst) when it begins and also
+// waits until the switch has carried them, i.e. at least bytes / switchGbps after the
+// later of its start and the end of the traffic other hosts queued before it. Without
+// a switchName the bucket is private to the engine.
 inline uint64_t modeledNs(const CostModel &c, size_t rows, uint64_t bytes, uint32_t inflight)
 {
 	if (!rows)

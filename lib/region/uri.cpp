@@ -120,6 +120,7 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 			if (!parseDouble(v, d))
 				return bad(uri, "switch_gbps must be a non-negative number");
 			r.cost.switchGbps = d;
+			r.cost.switchName = r.name;
 		} else {
 			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, latency_ns, link_gbps, switch_gbps)");
 		}

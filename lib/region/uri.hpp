@@ -18,6 +18,9 @@ struct CostModel {
 	uint32_t latencyNs = 0;    // added latency per dependent access
 	double linkGbps = 0;       // per-host link bandwidth cap, GB/s (0 = none)
 	double switchGbps = 0;     // shared switch bandwidth cap, GB/s (0 = none)
+	// The switch every host of the pool shares (emul: the pool name): the gather engine
+	// applies switchGbps through the shared model /dev/shm/ep-switch.pool.<switchName>.
+	std::string switchName;
 	bool enabled() const { return latencyNs || linkGbps > 0 || switchGbps > 0; }
 };
 

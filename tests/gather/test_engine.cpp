@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // test_engine.cpp - the threaded engine equals a per-row memcpy for thread counts 1..4,
 // survives many back-to-back runs (spinning and sleeping helpers), validates options
-// and adds at least the modeled cost.
+// and adds at least the modeled cost, including the switch shared by a pool's hosts.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include "ep_config.h"
 #include "gather/gather.hpp"
 #include "gather_test_util.hpp"
+#include "region/uri.hpp"
+#include "../../emulation/switch/switch_model.hpp"
 
 #if EP_HAVE_NUMA
 #include <numa.h>
@@ -210,6 +215,97 @@ TEST(GatherEngine, CostModelAddsAtLeastTheModeledTime)
 	ASSERT_TRUE(e);
 	EXPECT_FALSE(e->options().cost.enabled());
 	EXPECT_EQ(0, e->run(j));
+}
+
+// switch_gbps: every run waits until the shared switch has carried its bytes, so a
+// gather takes at least bytes / switch bandwidth; engines of one pool (hosts) share the
+// switch, so two concurrent gathers take at least twice that. Lower bounds only.
+TEST(GatherEngine, SlowSwitchTakesAtLeastBytesOverBandwidth)
+{
+	auto uri = parseRegionUri("emul:sw-test?switch_gbps=0.05");
+	ASSERT_TRUE(uri);
+	EXPECT_EQ("sw-test", uri->cost.switchName) << "the switch is named after the pool";
+
+	const std::string name = "gather-test-" + std::to_string(getpid());
+	emu::SwitchModel::destroy("pool." + name);
+	std::vector<uint8_t> table = eptest::patternTable(4 << 20);
+	auto rows = eptest::randomRows(1000, table.size() / 256, 5);
+	const uint64_t bytes = 1000 * 256;
+	Options o;
+	o.threads = 2;
+	o.parallelThreshold = 0;
+	o.cost.switchGbps = 0.05; // bytes per ns: 256000 bytes take 5.12 ms
+	o.cost.switchName = name;
+	const uint64_t serviceNs = (uint64_t)std::ceil((double)bytes / o.cost.switchGbps);
+	EXPECT_GT(serviceNs, modeledNs(o.cost, 1000, bytes, 8)) << "the switch is not part of the per-host formula";
+	auto elapsed = [](auto t0) {
+		return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+			.count();
+	};
+
+	auto a = makeEngine(o), b = makeEngine(o);
+	ASSERT_TRUE(a && b);
+	std::vector<uint8_t> outA(bytes), outB(bytes), ref(bytes);
+	Job ja{ table.data(), table.size() / 256, 256, 256, rows.data(), 1000, outA.data(), 256 };
+	Job jr = ja;
+	jr.dst = ref.data();
+	eptest::referenceGather(jr);
+	for (int rep = 0; rep < 2; rep++) {
+		auto t0 = std::chrono::steady_clock::now();
+		ASSERT_EQ(0, a->run(ja));
+		EXPECT_GE(elapsed(t0), serviceNs - 1000) << "one host alone";
+	}
+	EXPECT_EQ(ref, outA);
+
+	// Two hosts at once share the switch: together at least twice the time.
+	Job jb = ja;
+	jb.dst = outB.data();
+	auto t0 = std::chrono::steady_clock::now();
+	int rcB = -1;
+	std::thread tb([&] { rcB = b->run(jb); });
+	ASSERT_EQ(0, a->run(ja));
+	tb.join();
+	ASSERT_EQ(0, rcB);
+	EXPECT_GE(elapsed(t0), 2 * serviceNs - 1000) << "two hosts through one switch";
+	EXPECT_EQ(ref, outB);
+
+	// The segment is the shared one, and it counted every byte.
+	std::string err;
+	auto sw = emu::SwitchModel::open("pool." + name, &err);
+	ASSERT_TRUE(sw) << err;
+	EXPECT_DOUBLE_EQ(0.05, sw->stats().gbps);
+	EXPECT_EQ(4 * bytes, sw->stats().bytes);
+	sw.reset();
+
+	// Hosts of one pool must agree on the switch's bandwidth.
+	Options other = o;
+	other.cost.switchGbps = 1;
+	auto c = Engine::create(other);
+	ASSERT_FALSE(c.isOk());
+	EXPECT_EQ(-EINVAL, c.code());
+	EXPECT_NE(std::string::npos, c.status().message().find("switch_gbps")) << c.status().message();
+	a.reset();
+	b.reset();
+	// Once nobody uses it, a new setting replaces the stale segment.
+	auto d = makeEngine(other);
+	ASSERT_TRUE(d);
+	d.reset();
+	emu::SwitchModel::destroy("pool." + name);
+
+	// Without a name the switch is private to the engine: the same lower bound.
+	Options priv = o;
+	priv.cost.switchName.clear();
+	auto p = makeEngine(priv);
+	ASSERT_TRUE(p);
+	t0 = std::chrono::steady_clock::now();
+	ASSERT_EQ(0, p->run(ja));
+	EXPECT_GE(elapsed(t0), serviceNs - 1000);
+
+	for (double bad : { -1.0, (double)NAN, (double)INFINITY }) {
+		Options x = o;
+		x.cost.switchGbps = bad;
+		EXPECT_EQ(-EINVAL, Engine::create(x).code()) << bad;
+	}
 }
 
 } // namespace
