@@ -2,12 +2,15 @@
 // cli.cpp - runner, error printing, JSON output and the progress bar.
 #include "cli.hpp"
 
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
 #include <iostream>
 #include <unistd.h>
 
+#include "io/file_util.hpp"
 #include "util/units.hpp"
 
 namespace engrampool::cli {
@@ -23,10 +26,19 @@ int Runner::run(CLI::App &root)
 
 int fail(const std::string &msg)
 {
-	std::string m = msg;
-	for (auto &c : m)
-		if (c == '\n')
-			c = ' ';
+	// One line, and no control bytes: messages can quote names read from the pool.
+	std::string m;
+	for (unsigned char c : msg) {
+		if (c == '\n' || c == '\t') {
+			m += ' ';
+		} else if (c < 0x20 || c == 0x7f) {
+			char buf[8];
+			snprintf(buf, sizeof(buf), "\\x%02x", c);
+			m += buf;
+		} else {
+			m += (char)c;
+		}
+	}
 	fprintf(stderr, "engrampool: error: %s\n", m.c_str());
 	return 1;
 }
@@ -49,27 +61,130 @@ Result<uint64_t> sizeArg(const std::string &text)
 	return parseSize(text);
 }
 
-// [[ids...], ...] (ragged) or one flat [ids...] as a single sequence.
+namespace {
+
+// SAX reader of token batches: ids go straight into the vectors (8 bytes a token, no
+// JSON DOM), every id is range-checked, nesting deeper than [[id]] is refused early.
+class TokenReader : public nlohmann::json_sax<nlohmann::json> {
+public:
+	explicit TokenReader(const std::string &what) : what_(what) {}
+	std::vector<std::vector<int64_t>> seqs;
+	std::string error;
+
+	bool start_array(std::size_t) override
+	{
+		if (depth_ == 0) {
+			depth_ = 1;
+			return true;
+		}
+		if (depth_ == 1 && !flat_) {
+			nested_ = true;
+			depth_ = 2;
+			seqs.emplace_back();
+			return true;
+		}
+		return notInteger("an array");
+	}
+	bool end_array() override
+	{
+		depth_--;
+		return true;
+	}
+	bool number_integer(number_integer_t v) override
+	{
+		if (!place())
+			return false;
+		if (v < 0)
+			return bad(here() + "id " + std::to_string(v) + " is negative: ids are 0.." + std::to_string(INT64_MAX));
+		seqs.back().push_back(v);
+		return true;
+	}
+	bool number_unsigned(number_unsigned_t v) override
+	{
+		if (!place())
+			return false;
+		if (v > (uint64_t)INT64_MAX)
+			return bad(here() + "id " + std::to_string(v) + " is out of range: ids are 0.." +
+				   std::to_string(INT64_MAX));
+		seqs.back().push_back((int64_t)v);
+		return true;
+	}
+	bool number_float(number_float_t, const string_t &s) override
+	{
+		return notInteger("'" + s + "'");
+	}
+	bool null() override { return notInteger("null"); }
+	bool boolean(bool) override { return notInteger("a boolean"); }
+	bool string(string_t &) override { return notInteger("a string"); }
+	bool binary(binary_t &) override { return notInteger("binary"); }
+	bool start_object(std::size_t) override { return notInteger("an object"); }
+	bool key(string_t &) override { return false; }
+	bool end_object() override { return false; }
+	bool parse_error(std::size_t pos, const std::string &, const nlohmann::detail::exception &) override
+	{
+		if (error.empty())
+			error = what_ + ": not valid JSON (at byte " + std::to_string(pos) +
+				"): expected a JSON array of token id arrays";
+		return false;
+	}
+
+private:
+	// "token T: " of the id being read (a flat list is sequence 0).
+	std::string here() const { return "token " + std::to_string(seqs.empty() ? 0 : seqs.back().size()) + ": "; }
+	bool bad(const std::string &msg)
+	{
+		if (error.empty())
+			error = what_ + ": sequence " + std::to_string(seqs.empty() ? 0 : seqs.size() - 1) + ", " + msg;
+		return false;
+	}
+	bool notInteger(const std::string &found)
+	{
+		if (depth_ == 0) {
+			error = what_ + ": expected a JSON array of token id arrays";
+			return false;
+		}
+		if (depth_ == 1 && nested_) {
+			error = what_ + ": sequence " + std::to_string(seqs.size()) + " is not an array";
+			return false;
+		}
+		size_t t = seqs.empty() ? 0 : seqs.back().size();
+		return bad("token " + std::to_string(t) + " is not an integer (found " + found + ")");
+	}
+	// Where the next id goes: a sequence array, or the one flat [ids...] sequence.
+	bool place()
+	{
+		if (depth_ == 0) {
+			error = what_ + ": expected a JSON array of token id arrays";
+			return false;
+		}
+		if (depth_ == 1) {
+			if (nested_) {
+				error = what_ + ": sequence " + std::to_string(seqs.size()) + " is not an array";
+				return false;
+			}
+			if (!flat_) {
+				flat_ = true;
+				seqs.emplace_back();
+			}
+		}
+		return true;
+	}
+
+	std::string what_;
+	int depth_ = 0;
+	bool flat_ = false, nested_ = false;
+};
+
+} // namespace
+
+// [[ids...], ...] (ragged) or one flat [ids...] as a single sequence; ids 0..INT64_MAX.
 Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what)
 {
-	nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-	if (j.is_discarded() || !j.is_array())
-		return errorf(-EINVAL, "%s: expected a JSON array of token id arrays", what.c_str());
-	if (!j.empty() && !j[0].is_array())
-		j = nlohmann::json::array({ j });
-	std::vector<std::vector<int64_t>> seqs;
-	for (size_t b = 0; b < j.size(); b++) {
-		if (!j[b].is_array())
-			return errorf(-EINVAL, "%s: sequence %zu is not an array", what.c_str(), b);
-		std::vector<int64_t> s;
-		for (size_t t = 0; t < j[b].size(); t++) {
-			if (!j[b][t].is_number_integer())
-				return errorf(-EINVAL, "%s: sequence %zu, token %zu is not an integer", what.c_str(), b, t);
-			s.push_back(j[b][t].get<int64_t>());
-		}
-		seqs.push_back(std::move(s));
-	}
-	return seqs;
+	TokenReader r(what);
+	bool ok = nlohmann::json::sax_parse(text, &r);
+	if (!ok || !r.error.empty())
+		return makeError(-EINVAL, r.error.empty() ? what + ": expected a JSON array of token id arrays" : r.error);
+	return std::move(r.seqs);
 }
 
 Result<std::vector<std::vector<int64_t>>> readTokens(const std::string &inline_, const std::string &file)
@@ -78,17 +193,110 @@ Result<std::vector<std::vector<int64_t>>> readTokens(const std::string &inline_,
 		return makeError(-EINVAL, "give exactly one of --tokens and --tokens-file");
 	if (file.empty())
 		return parseTokens(inline_, "--tokens");
-	std::ifstream f(file);
-	if (!f)
-		return errnoError(errno, "open " + file);
-	std::stringstream ss;
-	ss << f.rdbuf();
-	return parseTokens(ss.str(), file);
+	auto text = io::readFileCapped(file, kMaxTokensFileBytes, "--tokens-file");
+	if (!text)
+		return text.status();
+	return parseTokens(*text, file);
+}
+
+const CLI::Validator kNonNegativeInt(
+	[](std::string &v) -> std::string {
+		if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+			return "must be a non-negative integer, found '" + displayText(v) + "'";
+		return {};
+	},
+	"", "non-negative integer");
+
+const CLI::Validator kFinite(
+	[](std::string &v) -> std::string {
+		char *end = nullptr;
+		errno = 0;
+		double d = std::strtod(v.c_str(), &end);
+		if (v.empty() || !end || *end || !std::isfinite(d))
+			return "must be a finite number, found '" + displayText(v) + "'";
+		return {};
+	},
+	"", "finite number");
+
+std::string displayText(const std::string &s)
+{
+	std::string out;
+	auto hex = [&](unsigned char c) {
+		char buf[8];
+		snprintf(buf, sizeof(buf), "\\x%02x", c);
+		out += buf;
+	};
+	const auto *p = reinterpret_cast<const unsigned char *>(s.data());
+	size_t n = s.size();
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		if (c == '\\') {
+			out += "\\\\";
+			i++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			hex(c);
+			i++;
+			continue;
+		}
+		if (c < 0x80) {
+			out += (char)c;
+			i++;
+			continue;
+		}
+		// A well-formed UTF-8 sequence (no overlongs, surrogates or > U+10FFFF)?
+		size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		bool ok = len != 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				ok = false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (ok)
+			ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
+		// C1 controls and bidirectional overrides would act on the terminal too.
+		bool control = ok && (cp <= 0x9f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+				      cp == 0x200e || cp == 0x200f);
+		if (!ok || control) {
+			for (size_t k = 0; k < (ok ? len : 1); k++)
+				hex(p[i + k]);
+			i += ok ? len : 1;
+			continue;
+		}
+		out.append(s, i, len);
+		i += len;
+	}
+	return out;
+}
+
+Status refuseIfLiveHosts(const std::string &uri, const std::string &action)
+{
+	auto p = openPool(uri, false);
+	if (!p)
+		return Status::ok();
+	std::string names;
+	size_t n = 0;
+	for (const HostInfo &h : (*p)->hosts()) {
+		if (!h.live || h.corrupt)
+			continue;
+		n++;
+		names += (names.empty() ? "" : ", ") + displayText(h.hostname) + " (slot " + std::to_string(h.index) +
+			 ", pid " + std::to_string(h.pid) + ")";
+	}
+	if (n == 0)
+		return Status::ok();
+	return errorf(-EBUSY,
+		      "refusing to %s %s: %zu live host(s) hold slots: %s; stop them or wait for their lease to "
+		      "expire, or pass --even-if-live",
+		      action.c_str(), uri.c_str(), n, names.c_str());
 }
 
 void printJson(const nlohmann::json &j)
 {
-	std::cout << j.dump(2) << std::endl;
+	// The pool is untrusted: invalid UTF-8 in a name becomes U+FFFD instead of an exception.
+	std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
 }
 
 void addJsonFlag(CLI::App *sub, bool &flag)

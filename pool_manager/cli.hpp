@@ -37,6 +37,20 @@ void printJson(const nlohmann::json &j);
 Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint32_t lockWaitMs = 10000);
 // Size option parsing for CLI11 ("64M", "2G").
 Result<uint64_t> sizeArg(const std::string &text);
+// Largest --tokens-file read (bytes): JSON of ~50M token ids, far above any batch.
+inline constexpr uint64_t kMaxTokensFileBytes = 256ull << 20;
+// Validator for integer options: decimal digits only. CLI11 would read "-1" into an
+// unsigned option as 2^64-1 and "010" as octal.
+extern const CLI::Validator kNonNegativeInt;
+// Validator for floating-point options: finite numbers only (no nan, inf).
+extern const CLI::Validator kFinite;
+// Text read from the pool (names, hostnames) is untrusted: control bytes, DEL, C1
+// controls and invalid UTF-8 are shown as \xNN (and a backslash as \\), never raw.
+std::string displayText(const std::string &s);
+// Refuse (-EBUSY, naming the hosts) when the pool at uri has live hosts holding slots;
+// `action` says what would hurt them ("destroy", "format over"). A URI that does not
+// open as a pool has no hosts.
+Status refuseIfLiveHosts(const std::string &uri, const std::string &action);
 // Token batches: JSON [[ids...], ...] (ragged) or one flat [ids...], from --tokens
 // text or a --tokens-file; exactly one of the two.
 Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what);

@@ -7,7 +7,7 @@ namespace engrampool::cli {
 namespace {
 struct DestroyArgs {
 	std::string uri;
-	bool json = false;
+	bool evenIfLive = false, json = false;
 };
 
 int runDestroy(const DestroyArgs &a)
@@ -18,6 +18,9 @@ int runDestroy(const DestroyArgs &a)
 	// Only pools: never unlink an arbitrary file that a typo named.
 	if (auto p = openPool(a.uri, false); !p)
 		return fail(p.status());
+	if (!a.evenIfLive)
+		if (Status s = refuseIfLiveHosts(a.uri, "destroy"); !s)
+			return fail(s);
 	if (Status s = Region::destroy(*uri); !s)
 		return fail(s);
 	if (a.json)
@@ -33,6 +36,8 @@ void addDestroyCommand(CLI::App &root, Runner &runner)
 	auto a = std::make_shared<DestroyArgs>();
 	CLI::App *sub = root.add_subcommand("destroy", "Delete a file: or emul: pool's backing object");
 	sub->add_option("URI", a->uri, "Pool URI")->required();
+	sub->add_flag("--even-if-live", a->evenIfLive,
+		      "Destroy even while live hosts hold slots (refused otherwise; they fail on their next read)");
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runDestroy(*a); });
 }

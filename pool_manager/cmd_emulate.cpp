@@ -41,27 +41,53 @@ void addEmulateCommand(CLI::App &root, Runner &runner)
 		    "wrong row, failed host, unreleased slot of a killed host or unreclaimed space.");
 	sub->add_option("URI", a->uri, "Pool URI")->required();
 	sub->add_option("--model", a->model, "MODEL.json")->required();
-	sub->add_option("--hosts", a->o.hosts, "Host processes")->capture_default_str();
-	sub->add_option("--steps", a->o.steps, "Steps per host")->capture_default_str();
-	sub->add_option("--batch", a->o.batch, "Live sequences per host (continuous batching)")->capture_default_str();
-	sub->add_option("--max-prefill", a->o.maxPrefill, "Tokens of a sequence's first chunk, at most")
+	sub->add_option("--hosts", a->o.hosts, "Host processes (1..256 - --host-index-base)")
+		->check(kNonNegativeInt)
 		->capture_default_str();
-	sub->add_option("--max-seq-len", a->o.maxSeqLen, "Tokens of a sequence, at most")->capture_default_str();
-	sub->add_option("--zipf", a->o.zipfS, "Zipf exponent of the token stream")->capture_default_str();
+	sub->add_option("--steps", a->o.steps, "Steps per host")->check(kNonNegativeInt)->capture_default_str();
+	sub->add_option("--batch", a->o.batch,
+			"Live sequences per host (continuous batching), at most " + std::to_string(emulate::kMaxBatch) +
+				", and --batch x --max-prefill at most " + std::to_string(emulate::kMaxStepTokens))
+		->check(kNonNegativeInt)
+		->capture_default_str();
+	sub->add_option("--max-prefill", a->o.maxPrefill, "Tokens of a sequence's first chunk, at most")
+		->check(kNonNegativeInt)
+		->capture_default_str();
+	sub->add_option("--max-seq-len", a->o.maxSeqLen, "Tokens of a sequence, at most (at least 2)")
+		->check(kNonNegativeInt)
+		->capture_default_str();
+	sub->add_option("--zipf", a->o.zipfS, "Zipf exponent of the token stream (finite, >= 0)")
+		->check(kFinite)
+		->capture_default_str();
 	sub->add_option("--seed", a->o.seed, "Seed the tables were imported with (--random --seed)")
+		->check(kNonNegativeInt)
 		->capture_default_str();
 	sub->add_option("--replace-at", a->o.replaceAt,
-			"Replace every layer's table (new seed) once all hosts reached this step");
-	sub->add_option("--kill-hosts", a->o.killHosts, "SIGKILL this many random hosts mid-run")->capture_default_str();
-	sub->add_option("--kill-at", a->o.killAt, "Step of the kills (default: --replace-at, else steps/2)");
-	sub->add_option("--reclaim-ms", a->o.reclaimMs, "Reclaim period after a replacement")->capture_default_str();
+			"Replace every layer's table (new seed) once all hosts reached this step (below --steps)")
+		->check(kNonNegativeInt);
+	sub->add_option("--kill-hosts", a->o.killHosts, "SIGKILL this many random hosts mid-run")
+		->check(kNonNegativeInt)
+		->capture_default_str();
+	sub->add_option("--kill-at", a->o.killAt, "Step of the kills, below --steps (default: --replace-at, else steps/2)")
+		->check(kNonNegativeInt);
+	sub->add_option("--reclaim-ms", a->o.reclaimMs, "Reclaim period after a replacement")
+		->check(kNonNegativeInt)
+		->capture_default_str();
 	sub->add_option("--compute-us", a->o.computeUs, "Modeled compute between prefetch and wait")
+		->check(kNonNegativeInt)
 		->capture_default_str();
-	sub->add_option("--cache-rows", a->o.cacheRows, "Agent hot-row tier capacity")->capture_default_str();
+	sub->add_option("--cache-rows", a->o.cacheRows, "Agent hot-row tier capacity")
+		->check(kNonNegativeInt)
+		->capture_default_str();
 	sub->add_option("--heartbeat-ms", a->o.heartbeatMs, "Agent heartbeat period (0 = lease / 4)")
+		->check(kNonNegativeInt)
 		->capture_default_str();
-	sub->add_option("--host-index-base", a->o.hostIndexBase, "Host i claims slot BASE + i")->capture_default_str();
-	sub->add_option("--timeout", a->o.timeoutS, "Seconds before the run is aborted")->capture_default_str();
+	sub->add_option("--host-index-base", a->o.hostIndexBase, "Host i claims slot BASE + i (0..255)")
+		->check(kNonNegativeInt)
+		->capture_default_str();
+	sub->add_option("--timeout", a->o.timeoutS, "Seconds before the run is aborted")
+		->check(kFinite)
+		->capture_default_str();
 	sub->add_flag("--prepare", a->o.prepare, "Import missing layer tables with --random --seed first");
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runEmulate(*a); });

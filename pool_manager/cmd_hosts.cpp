@@ -30,7 +30,7 @@ int runHosts(const HostsArgs &a)
 				       {"heartbeat_age_s", age}, {"lease_ms", h.leaseMs}});
 		} else {
 			printf("%-5u %-36s %-20s %8u %-8s %10llu %10.1fs\n", h.index, uuidToString(h.host).c_str(),
-			       h.hostname.c_str(), h.pid, state.c_str(), (unsigned long long)h.observedGen, age);
+			       displayText(h.hostname).c_str(), h.pid, state.c_str(), (unsigned long long)h.observedGen, age);
 		}
 	}
 	if (a.json)

@@ -25,8 +25,9 @@ int runImport(const ImportArgs &a)
 	if (!cfg)
 		return fail(cfg.status());
 	if (a.layer < 0)
-		return fail("--layer is required (one of the model's layer_ids)");
-	auto it = std::find(cfg->layerIds.begin(), cfg->layerIds.end(), (uint32_t)a.layer);
+		return fail("--layer must be a non-negative integer (one of the model's layer_ids)");
+	auto it = a.layer > UINT32_MAX ? cfg->layerIds.end()
+				       : std::find(cfg->layerIds.begin(), cfg->layerIds.end(), (uint32_t)a.layer);
 	if (it == cfg->layerIds.end()) {
 		std::string ids;
 		for (auto l : cfg->layerIds)
@@ -100,16 +101,21 @@ void addImportCommand(CLI::App &root, Runner &runner)
 	CLI::App *sub = root.add_subcommand("import", "Import (or --replace) the table of one Engram layer");
 	sub->add_option("URI", a->uri, "Pool URI")->required();
 	sub->add_option("--model", a->model, "MODEL.json (reference field names)")->required();
-	sub->add_option("--layer", a->layer, "Engram layer id (one of the model's layer_ids)")->required();
+	sub->add_option("--layer", a->layer, "Engram layer id (one of the model's layer_ids)")
+		->check(kNonNegativeInt)
+		->required();
 	sub->add_option("--from", a->from, "Source file: .npy or .safetensors");
 	sub->add_option("--tensor", a->tensor, "safetensors: weight tensor name");
 	sub->add_option("--scale-tensor", a->scaleTensor, "safetensors: scale tensor (formats with a scale block)");
 	sub->add_option("--scales", a->scales, "npy: scales file (formats with a scale block)");
 	sub->add_flag("--random", a->random, "Fill rows deterministically from --seed (demos, benchmarks)");
-	sub->add_option("--seed", a->seed, "Seed for --random")->capture_default_str();
-	sub->add_option("--name", a->name, "Table name (default MODEL/layerL)");
+	sub->add_option("--seed", a->seed, "Seed for --random (0..2^64-1)")->check(kNonNegativeInt)->capture_default_str();
+	sub->add_option("--name", a->name,
+			"Table name (default MODEL/layerL): 1..63 bytes of UTF-8, no control characters, not blank");
 	sub->add_flag("--replace", a->replace, "Publish a new version of an existing table");
-	sub->add_option("--wait-lock", a->waitMs, "Milliseconds to wait for another writer")->capture_default_str();
+	sub->add_option("--wait-lock", a->waitMs, "Milliseconds to wait for another writer")
+		->check(kNonNegativeInt)
+		->capture_default_str();
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runImport(*a); });
 }

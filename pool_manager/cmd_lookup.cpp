@@ -4,19 +4,46 @@
 // [layers][B][T_max][(N-1)*H][D] (fp32/fp16 as stored, bf16/fp8 widened to fp32,
 // scale blocks left out, shorter sequences zero-padded).
 #include <cstring>
+#include <optional>
+#include <unistd.h>
 
 #include "agent/agent.hpp"
 #include "cli.hpp"
+#include "io/file_util.hpp"
 #include "io/npy.hpp"
 #include "model/widen.hpp"
+#include "util/units.hpp"
 
 namespace engrampool::cli {
 
 namespace {
 struct LookupArgs {
 	std::string uri, model, tokens, tokensFile, out;
-	bool json = false;
+	bool force = false, json = false;
 };
+
+// One prefetch of a one-shot tool: far above any real step, far below what hurts.
+constexpr size_t kMaxSequences = 65536;
+constexpr size_t kMaxTokens = 1u << 20;
+constexpr uint64_t kMaxOutputFixed = 4ull << 30;
+
+// The dense output buffer's cap: 4 GiB, or a quarter of RAM when that is less.
+uint64_t maxOutputBytes()
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+	return ram ? std::min(kMaxOutputFixed, ram / 4) : kMaxOutputFixed;
+}
+
+// Bytes of [L][B][T_max][J][D] x elem; nullopt on overflow.
+std::optional<uint64_t> denseBytes(std::initializer_list<uint64_t> dims)
+{
+	uint64_t n = 1;
+	for (uint64_t d : dims)
+		if (__builtin_mul_overflow(n, d, &n))
+			return std::nullopt;
+	return n;
+}
 
 int runLookup(const LookupArgs &a)
 {
@@ -33,6 +60,35 @@ int runLookup(const LookupArgs &a)
 	}
 	if (total == 0)
 		return fail("--tokens holds no token ids");
+	if (B > kMaxSequences)
+		return fail(std::to_string(B) + " sequences in one lookup; the limit is " + std::to_string(kMaxSequences));
+	if (total > kMaxTokens)
+		return fail(std::to_string(total) + " tokens in one lookup; the limit is " + std::to_string(kMaxTokens));
+	// The output is dense (sequences zero-padded to the longest): size it before any
+	// allocation, with overflow checks.
+	const RowFormat &f = cfg->rowFormat;
+	bool asFp16 = f.dtype == Dtype::Fp16;
+	size_t L = cfg->layerIds.size(), J = cfg->headsPerLayer(), D = f.valuesPerRow;
+	size_t elem = asFp16 ? 2 : 4;
+	auto outBytes = denseBytes({L, B, Tmax, J, D, elem});
+	uint64_t cap = maxOutputBytes();
+	if (!outBytes || *outBytes > cap)
+		return fail("the output [" + std::to_string(L) + "][" + std::to_string(B) + "][" + std::to_string(Tmax) +
+			    "][" + std::to_string(J) + "][" + std::to_string(D) + "] x " + std::to_string(elem) + " B would be " +
+			    (outBytes ? formatBytes(*outBytes) : std::string("more than 16 EiB")) +
+			    " (sequences are zero-padded to the longest, " + std::to_string(Tmax) + " tokens); the limit is " +
+			    formatBytes(cap) + " (4 GiB or a quarter of RAM): split the batch or group sequences of similar length");
+	// Never over the pool's own backing file (also through a symlink or hard link); never
+	// over any existing file without --force; a symlink at --out is replaced, not followed.
+	std::vector<std::pair<std::string, std::string>> protect;
+	if (auto u = parseRegionUri(a.uri); u && !u->path.empty())
+		protect.push_back({u->path, "the backing file of pool " + a.uri});
+	auto outError = [&](const Status &s) {
+		return fail(s.code() == -EEXIST ? "--out: " + s.message() + "; pass --force to replace it"
+						: "--out: " + s.message());
+	};
+	if (Status s = io::checkOutputPath(a.out, protect, a.force); !s)
+		return outError(s);
 	AgentConfig ac;
 	ac.poolUri = a.uri;
 	ac.model = &cfg.value();
@@ -57,15 +113,15 @@ int runLookup(const LookupArgs &a)
 	if (int rc = (*agent)->wait(ticket); rc != 0)
 		return fail(makeError(rc, "lookup: " + (*agent)->lastError()));
 
-	const RowFormat &f = cfg->rowFormat;
-	bool asFp16 = f.dtype == Dtype::Fp16;
-	size_t L = (*agent)->layers(), J = (*agent)->layout().columns(), D = f.valuesPerRow;
-	size_t elem = asFp16 ? 2 : 4;
-	std::vector<uint8_t> outBuf(L * B * Tmax * J * D * elem, 0);
+	if ((*agent)->layers() != L || (*agent)->layout().columns() != J)
+		return fail("lookup: the agent's layout differs from the model file's");
+	std::vector<uint8_t> outBuf(*outBytes, 0);
+	uint64_t generation = 0; // the ticket's: a re-read after a replace may move it past the agent's
 	for (size_t l = 0; l < L; l++) {
 		LayerOutput o;
 		if (int rc = (*agent)->output(ticket, (uint32_t)l, &o); rc != 0)
 			return fail(makeError(rc, "lookup: output"));
+		generation = o.generation;
 		size_t tok = 0;
 		for (size_t b = 0; b < B; b++)
 			for (size_t t = 0; t < (*seqs)[b].size(); t++, tok++)
@@ -80,14 +136,17 @@ int runLookup(const LookupArgs &a)
 	}
 	(*agent)->release(ticket);
 	std::vector<uint64_t> shape = {L, B, Tmax, J, D};
-	if (Status s = io::writeNpy(a.out, asFp16 ? "<f2" : "<f4", shape, outBuf.data(), outBuf.size()); !s)
-		return fail(s);
+	Status ws = io::writeOutputFile(a.out, protect, a.force, [&](const std::string &tmp) {
+		return io::writeNpy(tmp, asFp16 ? "<f2" : "<f4", shape, outBuf.data(), outBuf.size());
+	});
+	if (!ws)
+		return outError(ws);
 	if (a.json)
 		printJson({{"out", a.out}, {"shape", shape}, {"dtype", asFp16 ? "float16" : "float32"},
-			   {"generation", (*agent)->generation()}});
+			   {"generation", generation}});
 	else
 		printf("wrote %s: [%zu, %zu, %zu, %zu, %zu] %s from generation %llu\n", a.out.c_str(), L, B, Tmax, J, D,
-		       asFp16 ? "float16" : "float32", (unsigned long long)(*agent)->generation());
+		       asFp16 ? "float16" : "float32", (unsigned long long)generation);
 	return 0;
 }
 } // namespace
@@ -99,8 +158,14 @@ void addLookupCommand(CLI::App &root, Runner &runner)
 	sub->add_option("URI", a->uri, "Pool URI")->required();
 	sub->add_option("--model", a->model, "MODEL.json")->required();
 	sub->add_option("--tokens", a->tokens, "Token ids as JSON, e.g. '[[1,2,3],[4,5]]' (ragged allowed)");
-	sub->add_option("--tokens-file", a->tokensFile, "File holding the same JSON");
-	sub->add_option("--out", a->out, "Output .npy: [layers][B][T_max][(N-1)*H][D]")->required();
+	sub->add_option("--tokens-file", a->tokensFile, "File holding the same JSON (a regular file of at most 256 MiB)");
+	sub->add_option("--out", a->out,
+			"Output .npy: [layers][B][T_max][(N-1)*H][D], at most 4 GiB or a quarter of RAM "
+			"(at most 65536 sequences, 1048576 tokens)")
+		->required();
+	sub->add_flag("--force", a->force,
+		      "Replace an existing --out file (never the pool's own backing file; a symlink is replaced, not "
+		      "followed)");
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runLookup(*a); });
 }

@@ -51,7 +51,7 @@ int runLs(const LsArgs &a)
 	}
 	printf("%-32s %-16s %6s %12s  %-28s %11s %5s\n", "TABLE", "MODEL", "LAYER", "ROWS", "ROW FORMAT", "SIZE", "GEN");
 	for (auto &t : s->tables)
-		printf("%-32s %-16s %6u %12llu  %-28s %11s %5llu\n", t.name.c_str(), t.model.c_str(), t.layerId,
+		printf("%-32s %-16s %6u %12llu  %-28s %11s %5llu\n", displayText(t.name).c_str(), displayText(t.model).c_str(), t.layerId,
 		       (unsigned long long)t.rows, t.format.describe().c_str(), formatBytes(t.dataBytes).c_str(),
 		       (unsigned long long)t.generation);
 	printf("%zu table(s) at generation %llu\n", s->tables.size(), (unsigned long long)s->generation);

@@ -27,7 +27,7 @@ int runMaster(const MasterArgs &a)
 		printJson({{"master", uuidToString(m->host)}, {"hostname", m->hostname}, {"epoch", m->epoch},
 			   {"this_host", me}});
 	else
-		printf("master %s (%s), epoch %llu%s\n", uuidToString(m->host).c_str(), m->hostname.c_str(),
+		printf("master %s (%s), epoch %llu%s\n", uuidToString(m->host).c_str(), displayText(m->hostname).c_str(),
 		       (unsigned long long)m->epoch, me ? " - this host" : "");
 	return 0;
 }

@@ -100,7 +100,7 @@ int runStat(const StatArgs &a)
 	       (unsigned long long)s->generation, s->tables.size(), s->models.size(), s->pendingReclaim, s->freeSlots,
 	       sb.catalogSlots);
 	if (m)
-		printf("master      %s (%s) epoch %llu\n", uuidToString(m->host).c_str(), m->hostname.c_str(),
+		printf("master      %s (%s) epoch %llu\n", uuidToString(m->host).c_str(), displayText(m->hostname).c_str(),
 		       (unsigned long long)m->epoch);
 	printf("hosts       %zu live of %zu slots in use (lease %u ms)\n", live, hosts.size(), sb.leaseMs);
 	printf("region      %s %s, mapped with %s (%s), flush %s, data on NUMA node %d\n", regionKindName(r.uri().kind),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // main.cpp - the `engrampool` admin CLI: one file per subcommand, listed here.
 #include <cstdio>
+#include <string>
 
 #include "cli.hpp"
 #include "ep_config.h"
@@ -29,6 +30,22 @@ int main(int argc, char **argv)
 	addModelCommand(app, runner);
 	addLookupCommand(app, runner);
 	addEmulateCommand(app, runner);
+	// CLI11 reports a misspelt command as "A subcommand is required": name it instead.
+	// Top-level options take no values, so the first word that is not an option is the
+	// command.
+	for (int i = 1; i < argc; i++) {
+		std::string w = argv[i];
+		if (w.empty() || w[0] == '-')
+			continue;
+		if (!app.get_subcommands([&](CLI::App *sub) { return sub->get_name() == w; }).empty())
+			break;
+		std::string names;
+		for (CLI::App *sub : app.get_subcommands([](CLI::App *) { return true; }))
+			names += (names.empty() ? "" : ", ") + sub->get_name();
+		fprintf(stderr, "engrampool: error: unknown command '%s' (commands: %s)\n", displayText(w).c_str(),
+			names.c_str());
+		return 2;
+	}
 	try {
 		app.parse(argc, argv);
 	} catch (const CLI::CallForHelp &e) {

@@ -365,16 +365,35 @@ uint64_t Zipf::operator()(uint64_t u) const
 
 Result<Report> run(const Options &o)
 {
-	if (o.hosts == 0 || o.hostIndexBase + o.hosts > format::kHostSlots)
-		return errorf(-EINVAL, "--hosts must be 1..%u", format::kHostSlots - o.hostIndexBase);
+	if (o.hostIndexBase >= format::kHostSlots)
+		return errorf(-EINVAL, "--host-index-base %u is out of range: the pool has %u host slots, so it must be 0..%u",
+			      o.hostIndexBase, format::kHostSlots, format::kHostSlots - 1);
+	if (o.hosts == 0 || o.hosts > format::kHostSlots - o.hostIndexBase)
+		return errorf(-EINVAL, "--hosts must be 1..%u (host slots %u..%u after --host-index-base %u)",
+			      format::kHostSlots - o.hostIndexBase, o.hostIndexBase, format::kHostSlots - 1, o.hostIndexBase);
 	if (o.batch == 0 || o.steps == 0)
 		return makeError(-EINVAL, "--batch and --steps must be positive");
+	// Every host holds B x max-prefill tokens per step in each of its staging slots.
+	if (o.batch > kMaxBatch)
+		return errorf(-EINVAL, "--batch %u is too large: at most %u live sequences per host", o.batch, kMaxBatch);
+	if (o.maxPrefill == 0 || o.maxSeqLen < 2)
+		return makeError(-EINVAL, "--max-prefill must be positive and --max-seq-len at least 2");
+	if ((uint64_t)o.batch * std::min(o.maxPrefill, o.maxSeqLen) > kMaxStepTokens)
+		return errorf(-EINVAL, "--batch %u x --max-prefill %u is more than %u tokens per step", o.batch,
+			      std::min(o.maxPrefill, o.maxSeqLen), kMaxStepTokens);
+	if (!std::isfinite(o.zipfS) || o.zipfS < 0)
+		return errorf(-EINVAL, "--zipf must be a finite number >= 0, found %g", o.zipfS);
+	if (!std::isfinite(o.timeoutS) || o.timeoutS <= 0)
+		return errorf(-EINVAL, "--timeout must be a positive number of seconds, found %g", o.timeoutS);
 	if (o.killHosts > o.hosts)
 		return makeError(-EINVAL, "--kill-hosts is larger than --hosts");
 	if (o.model.layerIds.empty() || o.model.layerIds.size() * 4 > kMaxEntries)
 		return makeError(-EINVAL, "model has no Engram layers or too many");
 	if (o.replaceAt >= 0 && (uint64_t)o.replaceAt >= o.steps)
 		return makeError(-EINVAL, "--replace-at must be below --steps");
+	if (o.killAt >= 0 && (uint64_t)o.killAt >= o.steps)
+		return errorf(-EINVAL, "--kill-at %lld must be below --steps %llu", (long long)o.killAt,
+			      (unsigned long long)o.steps);
 	int64_t killAt = o.killAt >= 0 ? o.killAt : o.replaceAt >= 0 ? o.replaceAt : (int64_t)(o.steps / 2);
 	const uint32_t L = (uint32_t)o.model.layerIds.size();
 

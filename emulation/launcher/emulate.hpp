@@ -22,6 +22,10 @@
 
 namespace engrampool::emulate {
 
+// Limits of one host's step (each host keeps three staging slots of the step's rows).
+inline constexpr uint32_t kMaxBatch = 1024;       // live sequences per host
+inline constexpr uint32_t kMaxStepTokens = 32768; // batch x min(maxPrefill, maxSeqLen)
+
 struct Options {
 	std::string uri;
 	ModelConfig model;

@@ -6,12 +6,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "io/file_util.hpp"
 #include "io/npy.hpp"
 #include "util/checksum.hpp"
 
@@ -237,13 +236,14 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 
 Result<ModelConfig> loadModelFile(const std::string &path)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return errnoError(errno ? errno : ENOENT, "model file " + path);
-	std::stringstream ss;
-	ss << in.rdbuf();
+	// Model files are a few KiB; the cap keeps /dev/zero-like or runaway inputs from
+	// eating memory (non-regular files are refused outright).
+	constexpr uint64_t kMaxModelFileBytes = 64ull << 20;
+	auto text = io::readFileCapped(path, kMaxModelFileBytes, "model file");
+	if (!text)
+		return text.status();
 	std::filesystem::path p(path);
-	auto r = parseModelJson(ss.str(), p.parent_path().string(), p.stem().string());
+	auto r = parseModelJson(*text, p.parent_path().string(), p.stem().string());
 	if (!r)
 		return r.status().isOk() ? r.status() : std::move(r.status()).context(path + ": ");
 	return r;

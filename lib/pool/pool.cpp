@@ -74,6 +74,11 @@ HostSlot *Pool::hostSlot(uint32_t i) const
 
 Status Pool::create(const std::string &uriText, const CreateOptions &opts, uint32_t leaseMs)
 {
+	// Agents renew every max(10 ms, lease / 4): a shorter lease expires between renewals,
+	// so live hosts would show as expired and be reclaimed under them.
+	constexpr uint32_t kMinLeaseMs = 100;
+	if (leaseMs < kMinLeaseMs)
+		return errorf(-EINVAL, "host lease of %u ms is too short: it must be at least %u ms", leaseMs, kMinLeaseMs);
 	auto uri = parseRegionUri(uriText);
 	if (!uri)
 		return uri.status();

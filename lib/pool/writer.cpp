@@ -244,6 +244,45 @@ void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp)
 
 } // namespace
 
+// Why a table name is refused ("" when it is fine): every tool prints names and other
+// hosts read them, so no control characters (C0, DEL, C1), well-formed UTF-8, not blank.
+static std::string tableNameProblem(const std::string &name)
+{
+	if (name.find_first_not_of(" \t\n\v\f\r") == std::string::npos)
+		return "is empty or blank";
+	char why[80];
+	const auto *p = reinterpret_cast<const unsigned char *>(name.data());
+	for (size_t i = 0, n = name.size(); i < n;) {
+		unsigned char c = p[i];
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(why, sizeof(why), "holds control character 0x%02x at byte %zu", c, i);
+			return why;
+		}
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		bool ok = len != 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++) {
+			ok = (p[i + k] & 0xc0) == 0x80;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (!ok || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+			snprintf(why, sizeof(why), "is not valid UTF-8 (byte 0x%02x at %zu)", c, i);
+			return why;
+		}
+		if (cp <= 0x9f) {
+			snprintf(why, sizeof(why), "holds control character U+%04X at byte %zu", (unsigned)cp, i);
+			return why;
+		}
+		i += len;
+	}
+	return "";
+}
+
 Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &src)
 {
 	if (!writer_)
@@ -254,6 +293,8 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	std::string name = req.tableName.empty() ? defaultTableName(cfg.name, req.layerId) : req.tableName;
 	if (name.size() >= sizeof(TableBody::name))
 		return makeError(-ENAMETOOLONG, "table name '" + name + "' is longer than 63 bytes");
+	if (std::string why = tableNameProblem(name); !why.empty())
+		return makeError(-EINVAL, "table name " + why);
 	if (src.rows() != req.rows)
 		return errorf(EP_E_SHAPE, "source has %llu rows, layer %u needs %llu", (unsigned long long)src.rows(),
 			      req.layerId, (unsigned long long)req.rows);
@@ -271,6 +312,13 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 		return makeError(-EEXIST, "table '" + name + "' already exists; use --replace to publish a new version");
 	if (!old && req.replace)
 		return makeError(-ENOENT, "--replace: no table named '" + name + "' to replace");
+	// A new version is the same table: same layer of the same model.
+	if (old && (old->layerId != req.layerId || old->model != cfg.name || old->modelFingerprint != fp))
+		return makeError(EP_E_MODEL, "--replace: table '" + name + "' holds layer " + std::to_string(old->layerId) +
+						     " of model '" + old->model + "' (fingerprint " +
+						     fingerprintHex(old->modelFingerprint) + "), the new version is layer " +
+						     std::to_string(req.layerId) + " of model '" + cfg.name + "' (fingerprint " +
+						     fingerprintHex(fp) + "); import it under another name");
 
 	const RowFormat &f = cfg.rowFormat;
 	uint64_t stride = f.rowStride();
