@@ -84,9 +84,9 @@ struct SubmitCheck {
 int checkSubmit(const Layout &l, const SubmitCheck &c, const uint32_t *index, const uint32_t *pairs,
 		size_t cacheRows, uint32_t cacheStride, DataError *err);
 
-// --- host memory (host_memory.cpp + host_numa.cpp | host_numa_none.cpp) ------------
-// Page-aligned anonymous memory, bound to a NUMA node (-1 = local) and touched so the
-// hot path takes no page faults. Move-only.
+// --- host memory (host_memory.cpp) -------------------------------------------------
+// Page-aligned anonymous memory, bound to a NUMA node (-1 = local; lib/numa) and
+// touched so the hot path takes no page faults. Move-only.
 class HostBlock {
 public:
 	HostBlock() = default;
@@ -113,8 +113,5 @@ private:
 	uint8_t *addr_ = nullptr;
 	size_t len_ = 0;
 };
-
-// Bind [p, p+len) (untouched anonymous memory) to node; node < 0 = no binding.
-Status bindHostMemory(void *p, size_t len, int node);
 
 } // namespace engrampool::device

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "device/device_impl.hpp"
+#include "numa/numa.hpp"
 #include "util/units.hpp"
 
 namespace engrampool::device {
@@ -22,7 +23,7 @@ Result<HostBlock> HostBlock::allocate(size_t bytes, int numaNode)
 	// Large staging rings: fewer TLB misses on the gather's scattered stores.
 	if (bytes >= (size_t(2) << 20))
 		madvise(p, bytes, MADV_HUGEPAGE);
-	Status s = bindHostMemory(p, bytes, numaNode);
+	Status s = numa::bindMemory(p, bytes, numaNode, "device memory");
 	if (!s)
 		return s;
 	// First touch under the binding; the hot path then takes no page faults.

@@ -32,17 +32,13 @@
 #include <unistd.h>
 #include <vector>
 
-#include "ep_config.h"
 #include "gather/gather.hpp"
 #include "gather/kernel.hpp"
 #include "gather/sigbus.hpp"
+#include "numa/numa.hpp"
 // The shared switch model lives with the emulation tools; it has no lib/ dependencies
 // and is compiled into the library (lib/gather/meson.build).
 #include "../../emulation/switch/switch_model.hpp"
-
-#if EP_HAVE_NUMA
-#include <numa.h>
-#endif
 
 namespace engrampool::gather {
 
@@ -97,18 +93,7 @@ Status validate(const Options &o)
 	    !(o.cost.switchGbps >= 0) || !std::isfinite(o.cost.switchGbps))
 		return errorf(-EINVAL, "gather: cost model out of range (latency %u ns, link %.3f GB/s, switch %.3f GB/s)",
 			      o.cost.latencyNs, o.cost.linkGbps, o.cost.switchGbps);
-	if (o.numaNode >= 0) {
-#if EP_HAVE_NUMA
-		if (numa_available() < 0) {
-			if (o.numaNode != 0)
-				return errorf(-ENODEV, "gather: NUMA node %d: this machine has no NUMA support", o.numaNode);
-		} else if (o.numaNode > numa_max_node()) {
-			return errorf(-ENODEV, "gather: NUMA node %d does not exist (nodes 0-%d, see 'numactl -H')",
-				      o.numaNode, numa_max_node());
-		}
-#endif
-	}
-	return Status::ok();
+	return numa::checkNode(o.numaNode, numa::Need::Cpus, "gather threads");
 }
 
 // The switch of o.cost (switchGbps > 0): the segment every engine of the pool shares,
@@ -184,7 +169,7 @@ public:
 		std::unique_lock<std::mutex> lk(startMutex_);
 		startCv_.wait(lk, [&] { return started_ == n; });
 		if (pinError_)
-			return errorf(pinError_, "gather: cannot run helper threads on NUMA node %d", opts_.numaNode);
+			return makeError(pinError_, "gather: " + pinMessage_);
 		return Status::ok();
 	}
 
@@ -324,12 +309,13 @@ private:
 		char name[16];
 		snprintf(name, sizeof(name), "ep-gather-%u", index + 1);
 		pthread_setname_np(pthread_self(), name);
-#if EP_HAVE_NUMA
-		if (opts_.numaNode >= 0 && numa_available() >= 0 && numa_run_on_node(opts_.numaNode) != 0) {
+		if (Status s = numa::runOnNode(opts_.numaNode, "gather threads"); !s) {
 			std::lock_guard<std::mutex> lk(startMutex_);
-			pinError_ = -errno;
+			if (!pinError_) {
+				pinError_ = s.code();
+				pinMessage_ = s.message();
+			}
 		}
-#endif
 	}
 
 	void helperMain(uint32_t index)
@@ -383,6 +369,7 @@ private:
 	std::condition_variable startCv_;
 	uint32_t started_ = 0;
 	int pinError_ = 0;
+	std::string pinMessage_;
 
 	// Each hot word on its own line: helpers poll epoch_ while the caller bumps others.
 	alignas(64) std::atomic<uint32_t> epoch_{ 0 };
