@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/metrics.hpp"
+#include "agent/read_guard.hpp"
 #include "device/cuda.hpp"
+#include "gather/sigbus.hpp"
 #include "topology/topology.hpp"
 #include "util/hash_util.hpp"
 #include "util/units.hpp"
@@ -22,6 +24,12 @@ namespace {
 
 enum TicketState : uint32_t { kFree = 0, kQueued = 1, kDone = 2 };
 
+// failedGeneration_ when the committed-generation word itself could not be read.
+constexpr uint64_t kUnreadable = UINT64_MAX;
+// processTicketOnce: a table of the ticket's view may have been reclaimed and reused
+// while it was gathered (unregistered agents only); read again from a newer view.
+constexpr int kReread = 1;
+
 } // namespace
 
 // The tables of one committed generation, as this agent reads them.
@@ -32,6 +40,7 @@ struct HostAgent::View {
 		uint64_t rows = 0;
 		uint32_t stride = 0;
 		std::string name;
+		HeldTable held;              // catalog slot + generation, for re-validation
 	};
 	std::vector<Layer> layers;
 };
@@ -223,20 +232,27 @@ Status HostAgent::init(const AgentConfig &cfg)
 	if (cfg_.tables.size() != layerCount_)
 		return errorf(-EINVAL, "agent: %zu table names given for %zu Engram layers", cfg_.tables.size(), layerCount_);
 
+	metrics_ = std::make_unique<AgentMetrics>();
+	// Every access to the pool mapping outside the gather engine runs under the SIGBUS
+	// guard: a pool file truncated under the agent is an error, never a dead server.
+	if (int rc = gather::installSigbusHandler())
+		return errorf(rc, "agent: cannot install the SIGBUS handler");
 	OpenOptions oo; // read-only: agents never write catalog or data
-	auto pool = Pool::open(cfg.poolUri, oo);
+	Result<std::unique_ptr<Pool>> pool = makeError(-EFAULT, "");
+	uintptr_t faultAddr = 0;
+	if (gather::guardedInvoke([&] { pool = Pool::open(cfg.poolUri, oo); }, &faultAddr) != 0)
+		return makeError(-EFAULT, "SIGBUS reading pool " + cfg.poolUri +
+						  ": its backing file was truncated (or a page is poisoned) while it was opened");
 	if (!pool)
 		return pool.status();
 	pool_ = std::move(pool.value());
-	auto gen = pool_->committedGeneration();
-	if (!gen)
-		return gen.status();
-	auto view = buildView(*gen);
+	auto view = guardedView("attaching");
 	if (!view)
 		return view.status();
 	view_ = *view;
-	viewGeneration_ = *gen;
-	cacheGeneration_ = *gen;
+	viewGeneration_ = (*view)->generation;
+	cacheGeneration_ = (*view)->generation;
+	const uint64_t gen0 = (*view)->generation;
 
 	// NUMA placement: near the GPU for the cuda device.
 	int node = cfg.numaNode;
@@ -294,7 +310,6 @@ Status HostAgent::init(const AgentConfig &cfg)
 	gather_ = std::move(g.value());
 
 	seqs_ = std::make_unique<SeqTable>(cfg.maxSequences, std::min(cfg.maxSequences, cfg.maxBatchTokens) + 1);
-	metrics_ = std::make_unique<AgentMetrics>();
 	for (uint32_t s = 0; s < cfg.slots; s++) {
 		auto t = std::make_unique<Ticket>();
 		t->slot = s;
@@ -307,18 +322,22 @@ Status HostAgent::init(const AgentConfig &cfg)
 	queue_ = std::vector<std::atomic<uint64_t>>(pow2AtLeast(cfg.slots + 1));
 
 	if (cfg.registerHost) {
-		auto reg = HostRegistration::attach(*pool_, cfg.hostIndex, *gen, 0);
+		Result<std::unique_ptr<HostRegistration>> reg = makeError(-EFAULT, "");
+		if (gather::guardedInvoke([&] { reg = HostRegistration::attach(*pool_, cfg.hostIndex, gen0, 0); },
+					  &faultAddr) != 0)
+			return makeError(-EFAULT, poolFaultText(*pool_, "claiming this host's slot", faultAddr));
 		if (!reg)
 			return reg.status();
 		reg_ = std::move(reg.value());
 		uint32_t period = cfg.heartbeatMs ? cfg.heartbeatMs : std::max<uint32_t>(10, pool_->superblock().leaseMs / 4);
 		heartbeat_ = std::thread([this, period] {
+			pthread_setname_np(pthread_self(), "ep-heartbeat");
 			std::unique_lock<std::mutex> lk(hbMutex_);
 			while (!stop_.load()) {
 				hbCv_.wait_for(lk, std::chrono::milliseconds(period));
 				if (stop_.load())
 					break;
-				(void)reg_->heartbeat(oldestPinnedGeneration());
+				heartbeatOnce();
 			}
 		});
 	}
@@ -342,8 +361,15 @@ HostAgent::~HostAgent()
 	}
 	if (heartbeat_.joinable())
 		heartbeat_.join();
-	if (reg_)
-		(void)reg_->detach();
+	if (reg_ && !poolBackingTruncated(*pool_)) {
+		// Guarded like every slot write: the pool may have been truncated after the check.
+		uintptr_t addr = 0;
+		Status st;
+		try {
+			(void)gather::guardedInvoke([&] { st = reg_->detach(); }, &addr);
+		} catch (...) {
+		}
+	}
 	// Wake any waiter left on an unreleased ticket.
 	for (auto &t : tickets_) {
 		t->layersDone.store((uint32_t)layerCount_);
@@ -380,17 +406,115 @@ Result<std::shared_ptr<const HostAgent::View>> HostAgent::buildView(uint64_t gen
 		vl.data = pool_->tableData(*t);
 		if (cfg_.prefault) {
 			// Map every page of the table now, not one fault per gathered row later.
+			// EFAULT: a page would raise SIGBUS (the pool file was truncated under us).
 			uintptr_t a = reinterpret_cast<uintptr_t>(vl.data) & ~(uintptr_t)4095;
 			uintptr_t e = reinterpret_cast<uintptr_t>(vl.data) + t->dataBytes;
-			(void)madvise(reinterpret_cast<void *>(a), e - a, MADV_POPULATE_READ);
+			if (madvise(reinterpret_cast<void *>(a), e - a, MADV_POPULATE_READ) != 0 && errno == EFAULT) {
+				uint64_t now = 0;
+				bool cut = poolBackingTruncated(*pool_, &now);
+				notePoolFault("prefaulting table '" + name + "'");
+				return makeError(-EFAULT, "table '" + name + "' is not readable: " +
+								  (cut ? "pool " + cfg_.poolUri + " was truncated (now " +
+										 std::to_string(now) + " bytes, the pool maps " +
+										 formatBytes(pool_->region().size()) + ")"
+								       : "a page of pool " + cfg_.poolUri +
+										 " is unreadable (poisoned?)"));
+			}
 		}
 		vl.rows = t->rows;
 		vl.stride = t->rowStride;
 		vl.name = name;
+		vl.held = HeldTable{t->slot, t->generation};
 		v->layers.push_back(std::move(vl));
 	}
 	(void)generation;
 	return std::shared_ptr<const View>(std::move(v));
+}
+
+// The committed generation's view, every pool access under the SIGBUS guard. On a fault
+// the frame is abandoned (a snapshot's buffers leak): callers check poolBackingTruncated
+// first so that only a truncation racing with the read gets here.
+Result<std::shared_ptr<const HostAgent::View>> HostAgent::guardedView(const char *why) const
+{
+	Result<std::shared_ptr<const View>> v = makeError(-EFAULT, "");
+	uintptr_t addr = 0;
+	if (gather::guardedInvoke(
+		    [&] {
+			    auto g = pool_->committedGeneration();
+			    v = g ? buildView(*g) : Result<std::shared_ptr<const View>>(g.status());
+		    },
+		    &addr) != 0) {
+		std::string text = poolFaultText(*pool_, std::string("reading the catalog while ") + why, addr);
+		notePoolFault(text);
+		return makeError(-EFAULT, text);
+	}
+	return v;
+}
+
+void HostAgent::notePoolFault(const std::string &why) const
+{
+	poolFault_.store(true, std::memory_order_relaxed);
+	metrics_->poolFaults.fetch_add(1, std::memory_order_relaxed);
+	std::lock_guard<std::mutex> lk(errMutex_);
+	healthProblem_ = why;
+}
+
+void HostAgent::heartbeatOnce()
+{
+	std::string problem;
+	uint64_t now = 0;
+	if (poolBackingTruncated(*pool_, &now)) {
+		// Writing the slot would raise SIGBUS: skip it while the pool is cut short.
+		problem = "heartbeat skipped: pool " + cfg_.poolUri + " was truncated (now " + std::to_string(now) +
+			  " bytes, the pool maps " + formatBytes(pool_->region().size()) + ")";
+		poolFault_.store(true, std::memory_order_relaxed);
+	} else {
+		uintptr_t addr = 0;
+		Status st;
+		int rc = -EFAULT;
+		try {
+			rc = gather::guardedInvoke([&] { st = reg_->heartbeat(oldestPinnedGeneration()); }, &addr);
+		} catch (const std::exception &e) {
+			st = makeError(-ENOMEM, e.what());
+			rc = 0;
+		}
+		if (rc != 0) {
+			problem = poolFaultText(*pool_, "renewing this host's heartbeat", addr);
+			notePoolFault(problem);
+		} else if (!st) {
+			problem = "heartbeat: " + st.message();
+		}
+	}
+	if (problem.empty()) {
+		heartbeatFailing_.store(false, std::memory_order_relaxed);
+		return;
+	}
+	metrics_->heartbeatFailures.fetch_add(1, std::memory_order_relaxed);
+	bool first = !heartbeatFailing_.exchange(true, std::memory_order_relaxed);
+	std::lock_guard<std::mutex> lk(errMutex_);
+	healthProblem_ = problem;
+	if (first)
+		lastError_ = problem;
+}
+
+bool HostAgent::healthy(std::string *problem) const
+{
+	uint64_t now = 0;
+	bool truncated = poolBackingTruncated(*pool_, &now);
+	bool ok = !truncated && !viewStale_.load(std::memory_order_relaxed) &&
+		  !heartbeatFailing_.load(std::memory_order_relaxed) && !poolFault_.load(std::memory_order_relaxed);
+	if (problem) {
+		std::lock_guard<std::mutex> lk(errMutex_);
+		if (ok)
+			problem->clear();
+		else if (truncated)
+			*problem = "pool " + cfg_.poolUri + " was truncated (now " + std::to_string(now) +
+				   " bytes, the pool maps " + formatBytes(pool_->region().size()) + ")" +
+				   (healthProblem_.empty() ? "" : "; " + healthProblem_);
+		else
+			*problem = healthProblem_;
+	}
+	return ok;
 }
 
 uint64_t HostAgent::generation() const
@@ -421,23 +545,63 @@ std::string HostAgent::lastError() const
 	return lastError_;
 }
 
-int HostAgent::refreshView()
+// Move to the committed generation at this ticket boundary (rare; may allocate). Never
+// fails the caller and never drops the view it has: whatever goes wrong (a corrupted
+// catalog entry, a truncated pool, a busy writer, a missing table) the agent keeps serving
+// the last good generation, which stays readable (a registered host's heartbeat holds its
+// extents; an unregistered agent re-validates every gather), and reports the problem in
+// lastError(), healthy() and the metrics. A failed generation is retried after
+// refreshRetryMs, or at once when the committed generation moves again.
+void HostAgent::refreshView()
 {
-	auto g = pool_->committedGeneration();
-	if (!g)
-		return g.code();
-	if (*g == viewGeneration_.load(std::memory_order_relaxed))
-		return 0;
-	// A new generation: move to it at this ticket boundary (rare; may allocate).
-	auto v = buildView(*g);
+	if (poolFault_.load(std::memory_order_relaxed) && poolBackingTruncated(*pool_))
+		return; // still cut short: the ticket's gather reports it (no SIGBUS per prefetch)
+	if (failedGeneration_ == kUnreadable && nowMonotonicNs() < refreshRetryNs_)
+		return; // the generation word could not be read a moment ago
+	Result<uint64_t> g = makeError(-EFAULT, "");
+	uintptr_t addr = 0;
+	if (gather::guardedInvoke([&] { g = pool_->committedGeneration(); }, &addr) != 0) {
+		std::string text = poolFaultText(*pool_, "reading the committed generation", addr);
+		notePoolFault(text);
+		noteRefreshFailure(kUnreadable, text);
+		return;
+	}
+	if (!g) {
+		noteRefreshFailure(kUnreadable, g.status().message());
+		return;
+	}
+	if (poolFault_.load(std::memory_order_relaxed))
+		poolFault_.store(false, std::memory_order_relaxed); // readable again, whole size
+	if (*g == viewGeneration_.load(std::memory_order_relaxed)) {
+		viewStale_.store(false, std::memory_order_relaxed);
+		return;
+	}
+	if (*g == failedGeneration_ && nowMonotonicNs() < refreshRetryNs_)
+		return;
+	auto v = guardedView("moving to a new generation");
 	if (!v) {
-		setError(v.status().message());
-		return v.code();
+		noteRefreshFailure(*g, v.status().message());
+		return;
 	}
 	view_ = *v;
 	viewGeneration_.store((*v)->generation);
+	failedGeneration_ = 0;
+	viewStale_.store(false, std::memory_order_relaxed);
 	metrics_->generationChanges.fetch_add(1, std::memory_order_relaxed);
-	return 0;
+}
+
+void HostAgent::noteRefreshFailure(uint64_t target, const std::string &why)
+{
+	failedGeneration_ = target;
+	refreshRetryNs_ = nowMonotonicNs() + (uint64_t)cfg_.refreshRetryMs * 1000000ull;
+	viewStale_.store(true, std::memory_order_relaxed);
+	metrics_->refreshFailures.fetch_add(1, std::memory_order_relaxed);
+	std::string text = "serving generation " + std::to_string(viewGeneration_.load()) + ": moving to " +
+			   (target != kUnreadable ? "generation " + std::to_string(target) : std::string("a new generation")) +
+			   " failed: " + why;
+	std::lock_guard<std::mutex> lk(errMutex_);
+	healthProblem_ = text;
+	lastError_ = std::move(text);
 }
 
 int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut)
@@ -488,8 +652,7 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 					std::span<uint64_t>(t.rowIds.data(), layerCount_ * total * columns_));
 	if (!hs.isOk())
 		return hs.code();
-	if (int rc = refreshView(); rc != 0)
-		return rc;
+	refreshView();
 
 	// Commit: sequence states move forward only now that nothing can fail.
 	for (size_t i = 0; i < n; i++) {
@@ -559,7 +722,36 @@ void HostAgent::pipelineLoop()
 
 int HostAgent::processTicket(Ticket &t)
 {
+	for (int attempt = 0;; attempt++) {
+		int rc = processTicketOnce(t);
+		if (rc != kReread)
+			return rc;
+		// An agent without a host slot holds nothing back: a table of its view was replaced
+		// and its space reclaimed (and maybe reused) while the ticket gathered from it. What
+		// was gathered is discarded (nothing was signalled or admitted to the cache); the
+		// whole ticket is gathered again from the committed generation, never a mix.
+		metrics_->readRetries.fetch_add(1, std::memory_order_relaxed);
+		if (attempt >= kMaxReadRetries) {
+			setError("tables were replaced and their space reused while this ticket read them (" +
+				 std::to_string(attempt + 1) + " tries); retry the prefetch");
+			return EP_E_RETRY;
+		}
+		auto v = guardedView("re-reading after a table replace");
+		if (!v) {
+			setError("re-reading after a table replace: " + v.status().message());
+			return v.code() == -EFAULT ? -EFAULT : EP_E_RETRY;
+		}
+		t.view = *v;
+		t.pinnedGen.store((*v)->generation, std::memory_order_release);
+	}
+}
+
+int HostAgent::processTicketOnce(Ticket &t)
+{
 	const View &view = *t.view;
+	// A registered host's heartbeat holds the view's extents; otherwise every gather is
+	// re-validated and layers are signalled only once the whole ticket is known good.
+	const bool validate = !reg_;
 	// The cache belongs to one generation: rows of a replaced table must never be served.
 	if (cache_ && view.generation != cacheGeneration_) {
 		cache_->clearUnpinned(); // the static hot set stays; its bytes are refetched
@@ -612,11 +804,32 @@ int HostAgent::processTicket(Ticket &t)
 		job.count = misses;
 		job.dst = buf.stagingRows;
 		job.dstStride = rowStride_;
+		if (validate)
+			callReadHook(testhooks::ReadStage::BeforeRead, l);
 		if (int rc = gather_->run(job); rc != 0) {
 			gather::Fault f = gather_->fault();
+			std::string why = "a page is poisoned";
+			uint64_t now = 0;
+			if (poolBackingTruncated(*pool_, &now))
+				why = "pool " + cfg_.poolUri + " was truncated: now " + std::to_string(now) +
+				      " bytes, the pool maps " + formatBytes(pool_->region().size());
+			if (f.sigbus)
+				notePoolFault("gather from table '" + vl.name + "': SIGBUS (" + why + ")");
 			setError("gather from table '" + vl.name + "' faulted at byte offset " + std::to_string(f.offset) +
-				 (f.sigbus ? " (SIGBUS: the pool file was truncated or a page is poisoned)" : ""));
+				 (f.sigbus ? " (SIGBUS: " + why + ")" : ""));
 			return rc;
+		}
+		if (validate && misses) {
+			callReadHook(testhooks::ReadStage::AfterRead, l);
+			auto held = tablesStillHeld(*pool_, view.generation, &vl.held, 1);
+			if (!held) {
+				if (held.code() == -EFAULT)
+					notePoolFault(held.status().message());
+				setError("gather from table '" + vl.name + "': " + held.status().message());
+				return held.code();
+			}
+			if (!*held)
+				return kReread;
 		}
 		if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
 			setError("device: " + device_->lastError());
@@ -631,7 +844,7 @@ int HostAgent::processTicket(Ticket &t)
 		metrics_->cacheHits.fetch_add(unique - misses, std::memory_order_relaxed);
 		metrics_->cacheMisses.fetch_add(cache_ ? misses : 0, std::memory_order_relaxed);
 		metrics_->cacheAdmissions.fetch_add(admits, std::memory_order_relaxed);
-		if (l + 1 < layerCount_) {
+		if (!validate && l + 1 < layerCount_) {
 			// Layer l is usable now: the first Engram layer never waits for the last.
 			t.layersDone.store(l + 1, std::memory_order_release);
 			t.layersDone.notify_all();
@@ -740,6 +953,20 @@ std::string HostAgent::metricsJson() const
 	const AgentMetrics &m = *metrics_;
 	auto q = [](const LatencyHistogram &h, double p) { return h.quantile(p) / 1000.0; };
 	uint64_t uniq = m.uniqueRows.load(), gathered = m.gatheredRows.load();
+	std::string problem;
+	bool ok = healthy(&problem);
+	nlohmann::json health = {
+		{"ok", ok},
+		{"view_stale", viewStale_.load()},
+		{"pool_truncated", poolBackingTruncated(*pool_)},
+		{"pool_fault", poolFault_.load()},
+		{"heartbeat_failing", heartbeatFailing_.load()},
+		{"refresh_failures", m.refreshFailures.load()},
+		{"pool_faults", m.poolFaults.load()},
+		{"heartbeat_failures", m.heartbeatFailures.load()},
+		{"read_retries", m.readRetries.load()},
+		{"problem", problem},
+	};
 	nlohmann::json j = {
 		{"generation", viewGeneration_.load()},
 		{"host_slot", hostSlot()},
@@ -766,6 +993,7 @@ std::string HostAgent::metricsJson() const
 				       {"max", m.ticketLatency.maxNs() / 1000.0}}},
 		{"errors", m.errors.load()},
 		{"generation_changes", m.generationChanges.load()},
+		{"health", health},
 		{"device", device_->describe()},
 	};
 	return j.dump(2);
@@ -790,6 +1018,16 @@ std::string HostAgent::metricsPrometheus() const
 	counter("engrampool_agent_stalls_total", "wait() calls that blocked.", m.stalls.load());
 	counter("engrampool_agent_stall_seconds_total_ns", "Nanoseconds wait() blocked.", m.stallNs.load());
 	counter("engrampool_agent_errors_total", "Tickets that failed.", m.errors.load());
+	counter("engrampool_agent_refresh_failures_total",
+		"Moves to a new table generation that failed (the agent kept serving its last good one).",
+		m.refreshFailures.load());
+	counter("engrampool_agent_pool_faults_total", "SIGBUS on the pool mapping (truncated pool file, poisoned page).",
+		m.poolFaults.load());
+	counter("engrampool_agent_heartbeat_failures_total", "Host-slot heartbeats not written.",
+		m.heartbeatFailures.load());
+	counter("engrampool_agent_read_retries_total",
+		"Tickets gathered again because a table was reclaimed under an agent without a host slot.",
+		m.readRetries.load());
 	out += "# HELP engrampool_agent_ticket_latency_seconds Prefetch to last layer in device memory.\n"
 	       "# TYPE engrampool_agent_ticket_latency_seconds histogram\n";
 	uint64_t cum = 0;
@@ -810,6 +1048,12 @@ std::string HostAgent::metricsPrometheus() const
 	out += "engrampool_agent_ticket_latency_seconds_count " + std::to_string(cum) + "\n";
 	out += "# TYPE engrampool_agent_generation gauge\nengrampool_agent_generation " +
 	       std::to_string(viewGeneration_.load()) + "\n";
+	out += "# HELP engrampool_agent_healthy 1 when the agent serves the committed generation from a whole pool.\n"
+	       "# TYPE engrampool_agent_healthy gauge\nengrampool_agent_healthy " +
+	       std::string(healthy() ? "1" : "0") + "\n";
+	out += "# HELP engrampool_agent_view_stale 1 while the agent serves an older generation than the committed one.\n"
+	       "# TYPE engrampool_agent_view_stale gauge\nengrampool_agent_view_stale " +
+	       std::string(viewStale_.load() ? "1" : "0") + "\n";
 	return out;
 }
 

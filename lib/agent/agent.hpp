@@ -8,6 +8,15 @@
 // One ticket covers all Engram layers of a step and completes layer by layer. A ring
 // of staging slots lets step s+1 be gathered while step s is consumed. Nothing on the
 // per-step path allocates, takes a global lock or formats text.
+//
+// Pool trouble is reported, never fatal: every access to the pool mapping (gathers,
+// catalog snapshots, prefaulting, the host-slot heartbeat and detach) runs under the
+// SIGBUS guard, so a truncated pool file fails tickets with a message naming the pool;
+// a move to a new generation that fails for any reason keeps the last good view (see
+// healthy() and the "health" metrics). An agent without a host slot (registerHost =
+// false, e.g. `engrampool lookup`) holds no table extent back from reclamation: it
+// re-validates every gather (read_guard.hpp), re-reads a ticket whose table was
+// reclaimed under it, and signals a ticket's layers only once all are gathered.
 #pragma once
 
 #include <atomic>
@@ -49,6 +58,8 @@ struct AgentConfig {
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
 	uint32_t heartbeatMs = 0;          // 0 = lease / 4
 	bool prefault = true;              // populate the tables' page tables at attach
+	uint32_t refreshRetryMs = 100;     // a failed move to a new generation is retried after this
+	                                   // (at once when the committed generation moves again)
 };
 
 // Sequence flags of a batch entry.
@@ -104,6 +115,10 @@ public:
 	std::string metricsPrometheus() const;
 	// Text of the last data-plane error (e.g. the SIGBUS table/offset).
 	std::string lastError() const;
+	// Health: false while the agent serves from an older generation because moving to the
+	// committed one failed (corrupted catalog, truncated pool, busy writer, missing table),
+	// while the pool's backing object is truncated, or while heartbeats fail. *problem: why.
+	bool healthy(std::string *problem = nullptr) const;
 	const hashing::ModelLayout &layout() const { return hasher_->layout(); }
 	uint32_t layers() const { return (uint32_t)layerCount_; }
 	uint64_t generation() const;
@@ -118,10 +133,14 @@ private:
 	HostAgent() = default;
 	Status init(const AgentConfig &cfg);
 	Result<std::shared_ptr<const View>> buildView(uint64_t generation) const;
-	int refreshView();
+	Result<std::shared_ptr<const View>> guardedView(const char *why) const;
+	void refreshView();
+	void noteRefreshFailure(uint64_t target, const std::string &why);
+	void notePoolFault(const std::string &why) const;
 	void pipelineLoop();
 	int processTicket(Ticket &t);
-	void heartbeatLoop();
+	int processTicketOnce(Ticket &t);
+	void heartbeatOnce();
 	uint64_t oldestPinnedGeneration() const;
 	Ticket *findTicket(uint64_t id) const;
 	void setError(std::string msg) const;
@@ -143,6 +162,11 @@ private:
 
 	std::shared_ptr<const View> view_;          // current generation (prefetch thread)
 	std::atomic<uint64_t> viewGeneration_{0};
+	uint64_t failedGeneration_ = 0;             // last generation a refresh failed to reach (prefetch thread)
+	uint64_t refreshRetryNs_ = 0;               // monotonic time before which it is not retried
+	std::atomic<bool> viewStale_{false};        // committed generation is newer than the view we serve
+	mutable std::atomic<bool> poolFault_{false}; // a pool access raised SIGBUS (truncated / poisoned)
+	std::atomic<bool> heartbeatFailing_{false};
 	uint64_t cacheGeneration_ = 0;              // generation the cache content belongs to
 	std::vector<uint8_t> slotFilled_;           // cache slot holds its row's bytes (pipeline thread)
 
@@ -162,6 +186,7 @@ private:
 
 	mutable std::mutex errMutex_;
 	mutable std::string lastError_;
+	mutable std::string healthProblem_;         // why healthy() is false (errMutex_)
 };
 
 } // namespace engrampool

@@ -33,6 +33,10 @@ struct AgentMetrics {
 	std::atomic<uint64_t> cacheHits{0}, cacheMisses{0}, cacheAdmissions{0};
 	std::atomic<uint64_t> stalls{0}, stallNs{0}, waits{0};
 	std::atomic<uint64_t> errors{0}, generationChanges{0};
+	std::atomic<uint64_t> refreshFailures{0};   // moves to a new generation that failed (view kept)
+	std::atomic<uint64_t> poolFaults{0};        // SIGBUS on the pool mapping (truncated / poisoned)
+	std::atomic<uint64_t> heartbeatFailures{0}; // heartbeats not written
+	std::atomic<uint64_t> readRetries{0};       // tickets gathered again after a table was reclaimed
 	LatencyHistogram ticketLatency;   // prefetch -> last layer in device memory
 	LatencyHistogram stallLatency;    // time a wait() blocked
 };

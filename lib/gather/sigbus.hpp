@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <utility>
 
 namespace engrampool::gather {
 
@@ -22,5 +24,33 @@ int installSigbusHandler();
 // destructors run), so it must not own resources or locks. Not reentrant: a nested
 // call runs fn unguarded by the inner frame (the outer one still catches).
 int guardedCall(void (*fn)(void *), void *ctx, uintptr_t *faultAddr);
+
+// guardedCall for a C++ callable (a lambda over pool metadata or a host-slot write).
+// An exception thrown by f is caught inside the armed region and rethrown after the
+// guard is disarmed, so it never leaves a stale jump buffer armed. On a fault, f's
+// frame is abandoned like guardedCall's: whatever it had allocated is leaked (callers
+// keep fault paths rare, e.g. by checking the backing object's size first), and it
+// must hold no lock while it touches the mapping.
+template <typename F>
+int guardedInvoke(F &&f, uintptr_t *faultAddr)
+{
+	struct Ctx {
+		F *fn;
+		std::exception_ptr error;
+	} ctx{&f, nullptr};
+	int rc = guardedCall(
+		[](void *p) {
+			auto *c = static_cast<Ctx *>(p);
+			try {
+				(*c->fn)();
+			} catch (...) {
+				c->error = std::current_exception();
+			}
+		},
+		&ctx, faultAddr);
+	if (ctx.error)
+		std::rethrow_exception(ctx.error);
+	return rc;
+}
 
 } // namespace engrampool::gather
