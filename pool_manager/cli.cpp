@@ -78,6 +78,11 @@ public:
 			return true;
 		}
 		if (depth_ == 1 && !flat_) {
+			if (seqs.size() >= kMaxBatchSequences) {
+				error = what_ + ": more than " + std::to_string(kMaxBatchSequences) +
+					" sequences in one batch; the limit is " + std::to_string(kMaxBatchSequences);
+				return false;
+			}
 			nested_ = true;
 			depth_ = 2;
 			seqs.emplace_back();
@@ -153,6 +158,11 @@ private:
 	// Where the next id goes: a sequence array, or the one flat [ids...] sequence.
 	bool place()
 	{
+		if (++tokens_ > kMaxBatchTokens) {
+			error = what_ + ": more than " + std::to_string(kMaxBatchTokens) +
+				" token ids in one batch; the limit is " + std::to_string(kMaxBatchTokens);
+			return false;
+		}
 		if (depth_ == 0) {
 			error = what_ + ": expected a JSON array of token id arrays";
 			return false;
@@ -172,6 +182,7 @@ private:
 
 	std::string what_;
 	int depth_ = 0;
+	size_t tokens_ = 0;
 	bool flat_ = false, nested_ = false;
 };
 

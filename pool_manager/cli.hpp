@@ -37,8 +37,12 @@ void printJson(const nlohmann::json &j);
 Result<std::unique_ptr<Pool>> openPool(const std::string &uri, bool write, uint32_t lockWaitMs = 10000);
 // Size option parsing for CLI11 ("64M", "2G").
 Result<uint64_t> sizeArg(const std::string &text);
-// Largest --tokens-file read (bytes): JSON of ~50M token ids, far above any batch.
+// Largest --tokens-file read (bytes), and the largest batch read from it or --tokens:
+// far above any real step, far below what exhausts memory (hash keeps layers x columns
+// ids per token, lookup a dense output).
 inline constexpr uint64_t kMaxTokensFileBytes = 256ull << 20;
+inline constexpr size_t kMaxBatchSequences = 65536;
+inline constexpr size_t kMaxBatchTokens = size_t{1} << 20;
 // Validator for integer options: decimal digits only. CLI11 would read "-1" into an
 // unsigned option as 2^64-1 and "010" as octal.
 extern const CLI::Validator kNonNegativeInt;
@@ -52,7 +56,8 @@ std::string displayText(const std::string &s);
 // open as a pool has no hosts.
 Status refuseIfLiveHosts(const std::string &uri, const std::string &action);
 // Token batches: JSON [[ids...], ...] (ragged) or one flat [ids...], from --tokens
-// text or a --tokens-file; exactly one of the two.
+// text or a --tokens-file; exactly one of the two. Ids are 0..INT64_MAX; at most
+// kMaxBatchSequences sequences and kMaxBatchTokens ids (checked while parsing).
 Result<std::vector<std::vector<int64_t>>> parseTokens(const std::string &text, const std::string &what);
 Result<std::vector<std::vector<int64_t>>> readTokens(const std::string &inline_, const std::string &file);
 // --json flag with the standard help text.

@@ -104,7 +104,8 @@ void addHashCommand(CLI::App &root, Runner &runner)
 	auto a = std::make_shared<HashArgs>();
 	CLI::App *sub = root.add_subcommand("hash", "Engram hash ids and row ids of token sequences");
 	sub->add_option("--model", a->model, "Model file (MODEL.json)")->required();
-	sub->add_option("--tokens", a->tokens, "Token ids as JSON, e.g. '[[1,2,3],[4,5]]' (ragged allowed)");
+	sub->add_option("--tokens", a->tokens, "Token ids as JSON, e.g. '[[1,2,3],[4,5]]' (ragged allowed; ids 0..2^63-1, "
+			"at most 65536 sequences and 1048576 ids)");
 	sub->add_option("--tokens-file", a->tokensFile, "File holding the same JSON (a regular file of at most 256 MiB)");
 	sub->add_option("--kernel", a->kernel, "Hash kernel: auto, scalar, avx2, avx512")->capture_default_str();
 	addJsonFlag(sub, a->json);

@@ -47,7 +47,7 @@ std::string readAll(const std::string &path)
 }
 
 // Hostile inputs can make a broken CLI hang: never wait more than this.
-const std::string kTimeout = "timeout 60 ";
+const std::string kTimeout = "timeout 20 ";
 
 class CliHostile : public ::testing::Test {
 protected:
@@ -326,6 +326,8 @@ TEST_F(CliHostile, LookupOutputSizeIsCheckedBeforeAllocating)
 	expectOneLineError(cli("lookup " + uri + " --model " + model_ + " --tokens-file " + tokens + " --out " +
 			       dir_.file("o.npy")),
 			   "the limit is 65536", "70000 sequences");
+	expectOneLineError(cli("hash --model " + model_ + " --tokens-file " + tokens), "the limit is 65536",
+			   "hash of 70000 sequences");
 	{
 		std::ofstream f(tokens);
 		f << "[[";
@@ -336,6 +338,8 @@ TEST_F(CliHostile, LookupOutputSizeIsCheckedBeforeAllocating)
 	expectOneLineError(cli("lookup " + uri + " --model " + model_ + " --tokens-file " + tokens + " --out " +
 			       dir_.file("o.npy")),
 			   "the limit is 1048576", "2^20 + 1 tokens");
+	expectOneLineError(cli("hash --model " + model_ + " --tokens-file " + tokens), "the limit is 1048576",
+			   "hash of 2^20 + 1 tokens");
 	// An ordinary ragged lookup still works.
 	ASSERT_EQ(cli("lookup " + uri + " --model " + model_ + " --tokens '[[1,2,3],[4]]' --out " + dir_.file("ok.npy"))
 			  .rc,
