@@ -4,6 +4,7 @@
 #include <numaif.h>
 
 #include "region/backends.hpp"
+#include "region/memory_preflight.hpp"
 #include "util/units.hpp"
 
 namespace engrampool::backend {
@@ -26,14 +27,13 @@ Status checkNode(int node, uint64_t bytes)
 	if (node < 0 || node > maxNode || !numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)node))
 		return errorf(-ENODEV, "NUMA node %d does not exist or has no memory (nodes with memory: 0-%d, see 'numactl -H')",
 			      node, maxNode);
-	long long freeBytes = 0;
-	long long total = numa_node_size64(node, &freeBytes);
-	if (total < 0)
-		return errorf(-ENODEV, "NUMA node %d: cannot read its memory size", node);
-	if (bytes > 0 && (uint64_t)freeBytes < bytes)
-		return makeError(EP_E_PREFLIGHT, "NUMA node " + std::to_string(node) + " has " + formatBytes(freeBytes) +
-							 " free, the pool needs " + formatBytes(bytes) +
-							 ": pick another node or a smaller --size");
+	if (bytes == 0)
+		return Status::ok();
+	// Refuse only on figures that agree with each other; otherwise let the kernel
+	// decide when the pool is allocated (see memory_preflight.hpp).
+	PreflightVerdict v = decideNodePreflight(readMemoryFigures(), node, bytes);
+	if (v.refuse)
+		return makeError(EP_E_PREFLIGHT, v.reason);
 	return Status::ok();
 }
 
