@@ -24,9 +24,15 @@ int runGc(const GcArgs &a)
 	if (!s)
 		return fail(s.status());
 	if (a.json)
-		printJson({{"pending_reclaim", s->pendingReclaim}, {"used_bytes", s->usedBytes}});
+		printJson({{"pending_reclaim", s->pendingReclaim}, {"used_bytes", s->usedBytes},
+			   {"quarantined_slots", s->problems.size()}});
 	else
 		printf("gc done: %u removed table(s) still wait for hosts to move on\n", s->pendingReclaim);
+	// Corrupted catalog slots are not gc's to fix (they may hold a table): say where to go.
+	if (!s->problems.empty())
+		fprintf(stderr, "engrampool: warning: %zu catalog slot(s) are quarantined; 'engrampool verify' names them, "
+				"'engrampool verify --repair' fixes them\n",
+			s->problems.size());
 	return 0;
 }
 } // namespace

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// cmd_verify.cpp - `engrampool verify URI [--table NAME]`: check structure and checksums.
+// cmd_verify.cpp - `engrampool verify URI [--table NAME] [--repair]`: check everything,
+// name every problem (table, catalog slot, master record, host slot), optionally repair.
 #include "cli.hpp"
 
 namespace engrampool::cli {
@@ -8,37 +9,79 @@ namespace {
 struct VerifyArgs {
 	std::string uri, table;
 	bool json = false;
+	bool repair = false;
+	uint32_t waitMs = 10000;
 };
+
+nlohmann::json reportJson(const VerifyReport &v)
+{
+	nlohmann::json j = {{"object", v.object}, {"table", v.table}, {"ok", v.ok}, {"problem", v.problem}};
+	if (v.object == "table" && (v.expected || v.actual)) {
+		j["expected_xxh3"] = fingerprintHex(v.expected);
+		j["actual_xxh3"] = fingerprintHex(v.actual);
+	}
+	return j;
+}
+
+// With --json a document is printed whatever happens, then the one-line error.
+int failWithJson(const VerifyArgs &a, const Status &s)
+{
+	if (a.json)
+		printJson({{"ok", false}, {"error", s.message()}, {"bad_tables", 0}, {"problems", nlohmann::json::array()},
+			   {"tables", nlohmann::json::array()}});
+	return fail(s);
+}
 
 int runVerify(const VerifyArgs &a)
 {
+	nlohmann::json repaired = nlohmann::json::array();
+	if (a.repair) {
+		auto w = openPool(a.uri, true, a.waitMs);
+		if (!w)
+			return failWithJson(a, w.status());
+		auto done = (*w)->repair();
+		if (!done)
+			return failWithJson(a, done.status());
+		for (auto &line : *done) {
+			repaired.push_back(line);
+			if (!a.json)
+				printf("repaired: %s\n", displayText(line).c_str());
+		}
+		if (!a.json && done->empty())
+			printf("repair: nothing to repair in the catalog, master or host slots\n");
+	}
 	auto pool = openPool(a.uri, false);
 	if (!pool)
-		return fail(pool.status());
+		return failWithJson(a, pool.status());
 	auto r = (*pool)->verify(a.table);
 	if (!r)
-		return fail(r.status());
-	int bad = 0;
-	nlohmann::json tables = nlohmann::json::array();
+		return failWithJson(a, r.status());
+	int badTables = 0, problems = 0;
+	nlohmann::json tables = nlohmann::json::array(), others = nlohmann::json::array();
+	std::string names;
 	for (auto &v : *r) {
-		if (!v.ok)
-			bad++;
-		tables.push_back({{"table", v.table}, {"ok", v.ok}, {"expected_xxh3", fingerprintHex(v.expected)},
-				  {"actual_xxh3", fingerprintHex(v.actual)}, {"problem", v.problem}});
+		bool isTableCheck = v.object == "table" && (v.ok || v.expected || v.actual);
+		if (!v.ok) {
+			(isTableCheck ? badTables : problems)++;
+			names += (names.empty() ? "" : ", ") + displayText(v.table);
+		}
+		(isTableCheck ? tables : others).push_back(reportJson(v));
 		if (!a.json)
-			printf("%-40s %s%s%s\n", v.table.c_str(), v.ok ? "ok" : "BAD", v.ok ? "" : ": ", v.problem.c_str());
+			printf("%-40s %s%s%s\n", displayText(v.table).c_str(), v.ok ? "ok" : "BAD", v.ok ? "" : ": ",
+			       displayText(v.problem).c_str());
 	}
-	if (a.json)
-		printJson({{"ok", bad == 0}, {"bad_tables", bad}, {"tables", tables}});
-	else
-		printf("%zu table(s) checked, %d bad\n", r->size(), bad);
-	if (bad) {
-		std::string names;
-		for (auto &v : *r)
-			if (!v.ok)
-				names += (names.empty() ? "" : ", ") + v.table;
-		return fail("verify failed for " + std::to_string(bad) + " table(s): " + names);
+	int bad = badTables + problems;
+	if (a.json) {
+		nlohmann::json doc = {{"ok", bad == 0}, {"bad_tables", badTables}, {"problems", others}, {"tables", tables}};
+		if (a.repair)
+			doc["repaired"] = repaired;
+		printJson(doc);
+	} else {
+		printf("%zu table(s) checked, %d bad; %d other problem(s)\n", tables.size(), badTables, problems);
 	}
+	if (bad)
+		return fail("verify found " + std::to_string(bad) + " problem(s): " + names +
+			    (a.repair ? "" : " (see 'engrampool verify --repair' and 'engrampool rm')"));
 	return 0;
 }
 } // namespace
@@ -46,9 +89,17 @@ int runVerify(const VerifyArgs &a)
 void addVerifyCommand(CLI::App &root, Runner &runner)
 {
 	auto a = std::make_shared<VerifyArgs>();
-	CLI::App *sub = root.add_subcommand("verify", "Validate the pool's structure and recompute table checksums");
+	CLI::App *sub = root.add_subcommand(
+		"verify", "Validate the pool's structure (superblock, master records, catalog, host slots) and recompute "
+			  "table checksums; every problem is named. --repair fixes the structure without reformatting");
 	sub->add_option("URI", a->uri, "Pool URI")->required();
 	sub->add_option("--table", a->table, "Only this table");
+	sub->add_flag("--repair", a->repair,
+		      "As the writer, in one publish: restore catalog state words from intact entries, unpublish "
+		      "corrupted or inconsistent entries, clear unreadable slots, rewrite a corrupted master record "
+		      "from the valid one, clear corrupt host slots; then verify");
+	sub->add_option("--wait-lock", a->waitMs, "Milliseconds to wait for another writer (--repair)")
+		->capture_default_str();
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runVerify(*a); });
 }

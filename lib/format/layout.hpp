@@ -157,6 +157,18 @@ struct HostSlot {
 static_assert(sizeof(HostSlot) <= kHostSlotSize);
 static_assert(offsetof(HostSlot, crc) == 252);
 
+// --- limits derived from the structs ----------------------------------------------
+// Model files, the writer and the C ABI check against these; nothing truncates.
+inline constexpr size_t kModelNameMax = sizeof(ModelBody::name) - 1;     // bytes, without NUL
+inline constexpr size_t kTableNameMax = sizeof(TableBody::name) - 1;
+inline constexpr uint32_t kMaxLayers = sizeof(ModelBody::layerIds) / sizeof(ModelBody::layerIds[0]);
+inline constexpr uint32_t kMaxNgramOrders = sizeof(ModelBody::engramVocabSize) / sizeof(ModelBody::engramVocabSize[0]);
+inline constexpr uint32_t kMaxNgramSize = kMaxNgramOrders;               // orders 2..N: N-1 vocab sizes
+static_assert(kMaxNgramSize - 1 <= kMaxNgramOrders);
+static_assert(sizeof(TableBody::model) == sizeof(ModelBody::name), "a table names its model in full");
+// Leases read from a host slot are untrusted: longer ones count as this.
+inline constexpr uint64_t kMaxLeaseMs = 24ull * 3600 * 1000;
+
 // --- self-checked words ---------------------------------------------------------
 uint64_t encodeGenWord(uint64_t gen);
 std::optional<uint64_t> decodeGenWord(uint64_t word);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "format/layout.hpp"
 #include "io/file_util.hpp"
 #include "io/npy.hpp"
 #include "util/checksum.hpp"
@@ -73,12 +74,13 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 	c.name = defaultName;
 	if (j.contains("name")) {
 		if (!j["name"].is_string() || j["name"].get<std::string>().empty() ||
-		    j["name"].get<std::string>().size() >= 48)
-			return fieldError("name", "must be a non-empty string shorter than 48 characters");
+		    j["name"].get<std::string>().size() > format::kModelNameMax)
+			return fieldError("name", "must be a non-empty string of at most " +
+							  std::to_string(format::kModelNameMax) + " bytes");
 		c.name = j["name"].get<std::string>();
 	}
 
-	auto N = getUnsigned(j, "max_ngram_size", true, 0, 2, 8);
+	auto N = getUnsigned(j, "max_ngram_size", true, 0, 2, format::kMaxNgramSize);
 	if (!N)
 		return N.status();
 	c.maxNgramSize = (uint32_t)*N;
@@ -121,8 +123,9 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 		return fieldError("layer_ids", "missing");
 	if (!j["layer_ids"].is_array() || j["layer_ids"].empty())
 		return fieldError("layer_ids", "must be a non-empty list of layer indices");
-	if (j["layer_ids"].size() > 16)
-		return fieldError("layer_ids", "at most 16 Engram layers are supported");
+	if (j["layer_ids"].size() > format::kMaxLayers)
+		return fieldError("layer_ids", "at most " + std::to_string(format::kMaxLayers) +
+						       " Engram layers are supported");
 	std::set<uint32_t> seen;
 	for (auto &e : j["layer_ids"]) {
 		if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > 100000)

@@ -8,6 +8,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "format/records.hpp"
 #include "util/cacheops.hpp"
 #include "util/units.hpp"
 
@@ -17,8 +18,8 @@ using namespace format;
 
 HostRegistration::~HostRegistration()
 {
-	if (map_)
-		munmap(map_, mapLen_);
+	if (map_.addr)
+		backend::unmap(map_);
 	if (fd_ >= 0)
 		close(fd_);
 }
@@ -35,21 +36,7 @@ Status HostRegistration::write(uint32_t state, uint64_t observedGen)
 	tmp.heartbeatNs = nowRealtimeNs();
 	tmp.observedGen = observedGen;
 	tmp.leaseMs = leaseMs_;
-	// Odd sequence while rewriting, body + CRC, even sequence: readers never trust a
-	// half-written slot.
-	uint64_t seq = slot_->seq + 1 + (slot_->seq & 1);
-	__atomic_store_n(&slot_->seq, seq, __ATOMIC_RELEASE);
-	flushLines(&slot_->seq, 8);
-	storeFence();
-	tmp.crc = hostSlotCrc(tmp);
-	std::memcpy(reinterpret_cast<uint8_t *>(slot_) + 8, reinterpret_cast<uint8_t *>(&tmp) + 8, sizeof(HostSlot) - 8);
-	flushLines(slot_, sizeof(HostSlot));
-	storeFence();
-	__atomic_store_n(&slot_->seq, seq + 1, __ATOMIC_RELEASE);
-	flushLines(&slot_->seq, 8);
-	storeFence();
-	if (fileBacked_)
-		msync(map_, mapLen_, MS_ASYNC);
+	format::writeHostSlot(slot_, tmp, [this](const void *p, size_t n) { backend::persistMapped(map_, p, n); });
 	return Status::ok();
 }
 
@@ -60,7 +47,6 @@ Result<std::unique_ptr<HostRegistration>> HostRegistration::attach(const Pool &p
 	std::unique_ptr<HostRegistration> r(new HostRegistration());
 	r->attachNs_ = nowRealtimeNs();
 	r->leaseMs_ = leaseMs ? leaseMs : pool.superblock().leaseMs;
-	r->fileBacked_ = uri.kind == RegionKind::File;
 
 	// Pick the slot: configured, or first free/expired/detached.
 	uint32_t chosen = UINT32_MAX;
@@ -97,12 +83,11 @@ Result<std::unique_ptr<HostRegistration>> HostRegistration::attach(const Pool &p
 		mapOff = 0; // devdax mappings are whole alignment units
 		mapLen = kDataOffset;
 	}
-	void *p = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd_, (off_t)mapOff);
-	if (p == MAP_FAILED)
-		return errnoError(errno, "map host slot " + std::to_string(chosen));
-	r->map_ = static_cast<uint8_t *>(p);
-	r->mapLen_ = mapLen;
-	r->slot_ = reinterpret_cast<HostSlot *>(r->map_ + (slotOff - mapOff));
+	auto m = backend::mapFd(r->fd_, mapLen, true, mapOff);
+	if (!m)
+		return std::move(m.status()).context("map host slot " + std::to_string(chosen) + ": ");
+	r->map_ = *m;
+	r->slot_ = reinterpret_cast<HostSlot *>(r->map_.addr + (slotOff - mapOff));
 	EP_TRY(r->write(1, observedGen));
 	if (index < 0) {
 		// Without a configured index two hosts may pick the same free slot: wait a

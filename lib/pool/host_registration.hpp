@@ -12,6 +12,7 @@
 
 #include "format/layout.hpp"
 #include "pool/pool.hpp"
+#include "region/backends.hpp"
 
 namespace engrampool {
 
@@ -36,10 +37,8 @@ private:
 	Status write(uint32_t state, uint64_t observedGen);
 
 	int fd_ = -1;
-	uint8_t *map_ = nullptr;
-	size_t mapLen_ = 0;
+	backend::Mapping map_;         // this host's slot page, mapped writable
 	format::HostSlot *slot_ = nullptr;
-	bool fileBacked_ = false;
 	uint32_t index_ = 0;
 	uint64_t attachNs_ = 0;
 	uint64_t leaseMs_ = 0;

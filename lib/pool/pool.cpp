@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "format/records.hpp"
 #include "util/cacheops.hpp"
 #include "util/checksum.hpp"
 #include "util/units.hpp"
@@ -110,15 +111,10 @@ Status Pool::create(const std::string &uriText, const CreateOptions &opts, uint3
 	uint8_t *base = r.base();
 	// Metadata area first (zeroed), superblock last: a crash mid-create leaves no magic.
 	std::memset(base + sizeof(Superblock), 0, kDataOffset - sizeof(Superblock));
-	MasterRecord m{};
-	Uuid me = localHostId();
-	std::memcpy(m.hostUuid, me.data(), 16);
-	m.epoch = 1;
-	m.takeTimeNs = nowRealtimeNs();
-	setFixedString(m.hostname, sizeof(m.hostname), localHostName().substr(0, sizeof(m.hostname) - 1));
-	m.crc = masterCrc(m);
-	std::memcpy(base + kMasterOffset, &m, sizeof(m));
-	*reinterpret_cast<volatile uint64_t *>(base + kGenWordOffset) = encodeGenWord(1);
+	PersistFn persist = [&r](const void *p, size_t n) { r.persist(p, n); };
+	MasterRecord m = makeMaster(localHostId(), 1, localHostName(), nowRealtimeNs());
+	writeMaster(reinterpret_cast<MasterRecord *>(base + kMasterOffset), m, persist);
+	publishWord(reinterpret_cast<uint64_t *>(base + kGenWordOffset), encodeGenWord(1), persist);
 	r.persist(base + sizeof(Superblock), kDataOffset - sizeof(Superblock));
 	Superblock sb = makeSuperblock(r.size(), randomUuid(), leaseMs);
 	sb.createTimeNs = nowRealtimeNs();
@@ -159,7 +155,7 @@ Result<uint64_t> Pool::committedGeneration() const
 {
 	const auto *w = reinterpret_cast<const volatile uint64_t *>(region_->base() + kGenWordOffset);
 	region_->invalidate((const void *)w, 8);
-	auto g = decodeGenWord(*w);
+	auto g = decodeGenWord(loadWord(const_cast<const uint64_t *>(w)));
 	if (!g)
 		return makeError(EP_E_CORRUPT, "the committed-generation word is corrupted");
 	return *g;
@@ -171,12 +167,11 @@ Result<MasterInfo> Pool::master() const
 	region_->invalidate(p, 2 * sizeof(MasterRecord));
 	MasterRecord rec[2];
 	std::memcpy(rec, p, sizeof(rec));
-	const MasterRecord *best = nullptr;
-	for (auto &r : rec)
-		if (r.epoch != 0 && r.crc == masterCrc(r) && (!best || r.epoch > best->epoch))
-			best = &r;
-	if (!best)
-		return makeError(EP_E_CORRUPT, "both master records are corrupted");
+	int cur = currentMaster(rec);
+	if (cur < 0)
+		return makeError(EP_E_CORRUPT, "both master records are corrupted; if this host should be the master, "
+					       "run 'engrampool master --take URI'");
+	const MasterRecord *best = &rec[cur];
 	MasterInfo mi;
 	std::memcpy(mi.host.data(), best->hostUuid, 16);
 	mi.epoch = best->epoch;
@@ -212,6 +207,19 @@ TableInfo tableFromBody(const TableBody &b, uint64_t gen, uint32_t slot)
 	return t;
 }
 
+// The name of a damaged entry is shown only when its bytes still look like a name.
+std::string plausibleName(const std::string &name, bool bodyOk)
+{
+	if (bodyOk)
+		return name;
+	if (name.empty())
+		return "";
+	for (unsigned char c : name)
+		if (c < 0x20 || c > 0x7e)
+			return "";
+	return name;
+}
+
 } // namespace
 
 Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
@@ -235,68 +243,125 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 	uint64_t G = *g1;
 	Snapshot s;
 	s.generation = G;
-	std::vector<std::pair<uint64_t, uint64_t>> extents; // every extent still held
+	auto kindName = [](EntryKind k) { return k == EntryKind::Table ? "table" : k == EntryKind::Model ? "model" : "slot"; };
+	struct Held {
+		uint64_t off, len;
+		uint32_t slot;
+	};
+	std::vector<Held> extents; // every extent still held
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		const CatalogEntry &e = copy[i];
-		EntryKind kind;
-		uint64_t gen;
-		if (!decodeStateWord(e.stateWord, kind, gen)) {
-			retry = true;
-			return errorf(EP_E_CORRUPT, "catalog slot %u: state word is corrupted", i);
-		}
-		if (kind == EntryKind::Free) {
+		EntryView v = inspectEntry(e, i, G);
+		switch (v.state) {
+		case SlotState::Free:
 			s.freeSlots++;
 			continue;
-		}
-		if (gen > G)
+		case SlotState::Pending:
 			continue; // being written by the writer, not committed
-		auto removed = decodeRemovedWord(e.removedWord);
-		if (!removed) {
-			retry = true;
-			return errorf(EP_E_CORRUPT, "catalog slot %u: removal word is corrupted", i);
-		}
-		bool visible = *removed == 0 || *removed > G;
-		if (e.crc != entryCrc(e) || e.kind != (uint32_t)kind || e.createdGen != gen) {
-			if (!visible)
-				continue; // a removed entry may be reclaimed under us
-			retry = true;
-			return errorf(EP_E_CORRUPT, "catalog slot %u (generation %llu): CRC mismatch, the entry is corrupted", i,
-				      (unsigned long long)gen);
-		}
-		if (kind == EntryKind::Table) {
-			EP_TRY(validateTableBody(e.table, sb_));
-			extents.emplace_back(e.table.dataOffset, e.table.extentBytes);
-			s.usedBytes += e.table.extentBytes;
-			if (!visible) {
+		case SlotState::Corrupt:
+			// Quarantined. Its extent stays held if its body still names a sane one.
+			if (v.bodyOk && e.kind == (uint32_t)EntryKind::Table && validateTableBody(e.table, sb_)) {
+				extents.push_back({e.table.dataOffset, e.table.extentBytes, i});
+				s.usedBytes += e.table.extentBytes;
+			}
+			s.problems.push_back({i, v.stateWordOk ? kindName(v.kind) : "slot", plausibleName(v.name, v.bodyOk),
+					      v.bodyOk, "catalog slot " + std::to_string(i) + ": " + v.problem});
+			continue;
+		case SlotState::Removed:
+			if (v.kind == EntryKind::Table && v.bodyOk && validateTableBody(e.table, sb_)) {
+				extents.push_back({e.table.dataOffset, e.table.extentBytes, i});
+				s.usedBytes += e.table.extentBytes;
 				s.pendingReclaim++;
+			}
+			continue;
+		case SlotState::Visible:
+			break;
+		}
+		if (v.kind == EntryKind::Table) {
+			if (Status st = validateTableBody(e.table, sb_); !st) {
+				s.problems.push_back({i, "table", v.name, true, "catalog slot " + std::to_string(i) + ": " + st.message()});
 				continue;
 			}
-			s.tables.push_back(tableFromBody(e.table, gen, i));
+			extents.push_back({e.table.dataOffset, e.table.extentBytes, i});
+			s.usedBytes += e.table.extentBytes;
+			s.tables.push_back(tableFromBody(e.table, v.createdGen, i));
 		} else {
-			if (!visible)
-				continue;
 			ModelRecord m;
-			m.name = fixedString(e.model.name, sizeof(e.model.name));
+			m.name = v.name;
 			m.fingerprint = e.model.fingerprint;
-			m.generation = gen;
+			m.generation = v.createdGen;
 			m.slot = i;
 			m.body = e.model;
 			s.models.push_back(std::move(m));
 		}
 	}
-	// Cross-entry checks: no two held extents overlap, names are unique.
-	std::sort(extents.begin(), extents.end());
-	for (size_t i = 1; i < extents.size(); i++)
-		if (extents[i - 1].first + extents[i - 1].second > extents[i].first)
-			return errorf(EP_E_CORRUPT, "catalog: two tables share data at offset %llu",
-				      (unsigned long long)extents[i].first);
-	std::set<std::string> names;
-	for (auto &t : s.tables) {
-		if (!names.insert(t.name).second)
-			return makeError(EP_E_CORRUPT, "catalog: table '" + t.name + "' appears twice");
-		if (!s.findModel(t.model))
-			return makeError(EP_E_CORRUPT, "catalog: table '" + t.name + "' refers to missing model '" + t.model + "'");
+	// Cross-entry checks. Each failure quarantines the tables involved, not the pool.
+	std::set<uint32_t> bad;
+	auto quarantine = [&](const TableInfo &t, const std::string &why) {
+		if (bad.insert(t.slot).second)
+			s.problems.push_back({t.slot, "table", t.name, true, "table '" + t.name + "': " + why});
+	};
+	auto bySlot = [&](uint32_t slot) -> const TableInfo * {
+		for (auto &t : s.tables)
+			if (t.slot == slot)
+				return &t;
+		return nullptr;
+	};
+	std::sort(extents.begin(), extents.end(), [](auto &a, auto &b) { return a.off < b.off; });
+	for (size_t i = 1; i < extents.size(); i++) {
+		for (size_t j = i; j-- > 0;) {
+			if (extents[j].off + extents[j].len <= extents[i].off)
+				continue;
+			std::string why = "its data overlaps another catalog entry's at offset " + std::to_string(extents[i].off);
+			if (auto *a = bySlot(extents[i].slot))
+				quarantine(*a, why);
+			if (auto *b = bySlot(extents[j].slot))
+				quarantine(*b, why);
+		}
 	}
+	std::map<std::string, std::vector<const TableInfo *>> byName;
+	for (auto &t : s.tables)
+		byName[t.name].push_back(&t);
+	for (auto &[name, list] : byName)
+		if (list.size() > 1)
+			for (auto *t : list)
+				quarantine(*t, "the name appears in " + std::to_string(list.size()) + " catalog slots");
+	std::map<std::string, int> modelCount;
+	for (auto &m : s.models)
+		modelCount[m.name]++;
+	for (auto &t : s.tables) {
+		const ModelRecord *m = s.findModel(t.model);
+		if (!m) {
+			quarantine(t, "refers to missing model '" + t.model + "'");
+			continue;
+		}
+		if (modelCount[t.model] > 1) {
+			quarantine(t, "its model '" + t.model + "' appears in more than one catalog slot");
+			continue;
+		}
+		const ModelBody &b = m->body;
+		bool inModel = false;
+		for (uint32_t k = 0; k < std::min<uint32_t>(b.layerCount, kMaxLayers); k++)
+			inModel |= b.layerIds[k] == t.layerId;
+		if (t.modelFingerprint != m->fingerprint)
+			quarantine(t, "model fingerprint " + fingerprintHex(t.modelFingerprint) + " differs from model '" +
+					      t.model + "' (" + fingerprintHex(m->fingerprint) + ")");
+		else if (!inModel)
+			quarantine(t, "layer " + std::to_string(t.layerId) + " is not one of model '" + t.model + "''s layers");
+		else if ((uint32_t)t.format.dtype != b.dtype || t.format.valuesPerRow != b.valuesPerRow ||
+			 (uint32_t)t.format.scaleDtype != b.scaleDtype ||
+			 (b.scaleBlock && t.format.scaleBlock != b.scaleBlock))
+			quarantine(t, "row format (dtype " + std::to_string((uint32_t)t.format.dtype) + ", " +
+					      std::to_string(t.format.valuesPerRow) + " values) differs from model '" + t.model +
+					      "' (dtype " + std::to_string(b.dtype) + ", " + std::to_string(b.valuesPerRow) +
+					      " values)");
+	}
+	if (!bad.empty())
+		s.tables.erase(std::remove_if(s.tables.begin(), s.tables.end(),
+					      [&](const TableInfo &t) { return bad.count(t.slot) != 0; }),
+			       s.tables.end());
+	if (!s.problems.empty())
+		retry = true; // re-read a few times before believing it (a writer may be mid-publish)
 	out = std::move(s);
 	return Status::ok();
 }
@@ -308,8 +373,8 @@ Result<Snapshot> Pool::snapshot() const
 		Snapshot s;
 		bool retry = false;
 		Status st = readSnapshotOnce(s, retry);
-		if (st.isOk() && !retry)
-			return s;
+		if (st.isOk() && (!retry || (!s.problems.empty() && attempt >= 3)))
+			return s; // problems that persist across re-reads are real: quarantined
 		if (!st.isOk()) {
 			last = st;
 			// A corrupted entry that stays corrupted across retries is real.
@@ -357,6 +422,47 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	};
 	std::vector<VerifyReport> out;
 	bool found = false;
+	auto problem = [&](const std::string &object, const std::string &what, const std::string &why) {
+		VerifyReport r;
+		r.object = object;
+		r.table = what;
+		r.problem = why;
+		out.push_back(std::move(r));
+	};
+	if (name.empty()) {
+		// Master records: one bad record beside a valid one is a problem to repair;
+		// two bad ones stop every writer.
+		const uint8_t *mp = region_->base() + kMasterOffset;
+		region_->invalidate(mp, 2 * sizeof(MasterRecord));
+		MasterRecord rec[2];
+		std::memcpy(rec, mp, sizeof(rec));
+		static const MasterRecord zero{};
+		int cur = currentMaster(rec);
+		for (int i = 0; i < 2; i++)
+			if (!masterValid(rec[i]) && std::memcmp(&rec[i], &zero, sizeof(zero)) != 0)
+				problem("master", std::string("master record ") + (i ? "B" : "A"),
+					cur < 0 ? "corrupted, and so is the other: no writer can publish; "
+						  "'engrampool master --take' writes a new one"
+						: "corrupted (the other record holds the master); 'verify --repair' rewrites it");
+		if (cur < 0 && std::memcmp(&rec[0], &zero, sizeof(zero)) == 0 && std::memcmp(&rec[1], &zero, sizeof(zero)) == 0)
+			problem("master", "master records", "both are empty: no master; 'engrampool master --take' sets one");
+		for (auto &h : hosts()) {
+			if (h.corrupt)
+				problem("host", "host slot " + std::to_string(h.index),
+					"corrupted (bad CRC or a torn rewrite); 'engrampool gc' clears it");
+			else if (h.futureHeartbeat)
+				problem("host", "host slot " + std::to_string(h.index),
+					"heartbeat lies in the future (clock skew or a stray write): not trusted as live");
+		}
+	}
+	for (const CatalogProblem &p : s->problems) {
+		if (!name.empty() && p.name != name)
+			continue;
+		found = true;
+		std::string what = p.nameTrusted && !p.name.empty() ? p.name : "catalog slot " + std::to_string(p.slot);
+		problem(p.kind, what, p.problem + " (repair: 'engrampool verify --repair', or 'engrampool rm --slot " +
+					      std::to_string(p.slot) + "')");
+	}
 	for (const TableInfo &first : s->tables) {
 		if (!name.empty() && first.name != name)
 			continue;
@@ -415,18 +521,16 @@ std::vector<HostInfo> Pool::hosts() const
 		const HostSlot *hs = hostSlot(i);
 		region_->invalidate(hs, sizeof(HostSlot));
 		HostSlot copy;
-		std::memcpy(&copy, hs, sizeof(copy));
-		if (copy.seq == 0 && copy.state == 0)
+		HostSlotRead rd = readHostSlot(hs, copy);
+		if (rd == HostSlotRead::Empty)
 			continue;
 		HostInfo h;
 		h.index = i;
-		if (copy.crc != hostSlotCrc(copy) || (copy.seq & 1)) {
+		if (rd == HostSlotRead::Corrupt) {
 			h.corrupt = true;
 			out.push_back(h);
 			continue;
 		}
-		if (copy.state == 0)
-			continue;
 		std::memcpy(h.host.data(), copy.hostUuid, 16);
 		h.hostname = fixedString(copy.hostname, sizeof(copy.hostname));
 		h.pid = copy.pid;
@@ -435,7 +539,11 @@ std::vector<HostInfo> Pool::hosts() const
 		h.heartbeatNs = copy.heartbeatNs;
 		h.observedGen = copy.observedGen;
 		h.leaseMs = copy.leaseMs ? copy.leaseMs : sb_.leaseMs;
-		h.live = copy.state == 1 && now < copy.heartbeatNs + h.leaseMs * 1000000ull;
+		uint64_t leaseNs = std::min<uint64_t>(h.leaseMs, kMaxLeaseMs) * 1000000ull;
+		// A heartbeat more than a lease ahead of this clock is not trusted (clock
+		// skew or a stray write): such a host would otherwise stay live for ever.
+		h.futureHeartbeat = copy.heartbeatNs > now + leaseNs;
+		h.live = copy.state == 1 && !h.futureHeartbeat && now < copy.heartbeatNs + leaseNs;
 		out.push_back(h);
 	}
 	return out;
@@ -447,18 +555,7 @@ Status Pool::writeHostSlot(uint32_t index, const HostSlot &slot)
 		return errorf(-EINVAL, "host index %u outside [0, %u)", index, kHostSlots);
 	if (!region_->writable())
 		return makeError(-EPERM, "the pool is mapped read-only; host slots need a writable slot mapping");
-	HostSlot *dst = hostSlot(index);
-	// Single writer per slot: odd seq while rewriting, body, CRC, then even seq.
-	uint64_t seq = dst->seq + 1 + (dst->seq & 1);
-	reinterpret_cast<volatile uint64_t &>(dst->seq) = seq;
-	region_->persist(&dst->seq, 8);
-	HostSlot tmp = slot;
-	tmp.seq = seq + 1;
-	tmp.crc = hostSlotCrc(tmp);
-	std::memcpy(reinterpret_cast<uint8_t *>(dst) + 8, reinterpret_cast<const uint8_t *>(&tmp) + 8, sizeof(HostSlot) - 8);
-	region_->persist(reinterpret_cast<uint8_t *>(dst) + 8, sizeof(HostSlot) - 8);
-	reinterpret_cast<volatile uint64_t &>(dst->seq) = seq + 1;
-	region_->persist(&dst->seq, 8);
+	format::writeHostSlot(hostSlot(index), slot, [this](const void *p, size_t n) { region_->persist(p, n); });
 	return Status::ok();
 }
 

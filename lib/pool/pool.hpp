@@ -13,6 +13,7 @@
 #include <engrampool/engrampool.h>
 
 #include "format/layout.hpp"
+#include "format/records.hpp"
 #include "model/model_config.hpp"
 #include "region/region.hpp"
 #include "util/status.hpp"
@@ -49,6 +50,18 @@ struct ModelRecord {
 	format::ModelBody body{};
 };
 
+// A catalog slot (or a table) that failed a check. It is quarantined: left out of
+// the snapshot, never reused, reported by verify and fixed by 'verify --repair' or
+// 'rm --slot N'. Healthy tables keep serving.
+struct CatalogProblem {
+	uint32_t slot = 0;
+	std::string kind;            // "table", "model" or "slot" (kind unreadable)
+	std::string name;            // as read from the entry; "" when its body is damaged and the
+	                             // bytes do not even look like a name
+	bool nameTrusted = false;    // the entry's CRC holds: the name is the table's
+	std::string problem;
+};
+
 // One consistent view of the catalog at a committed generation.
 struct Snapshot {
 	uint64_t generation = 0;
@@ -57,6 +70,7 @@ struct Snapshot {
 	uint64_t usedBytes = 0;        // extents held, incl. removed tables not yet reclaimed
 	uint32_t pendingReclaim = 0;   // removed tables whose space is not reusable yet
 	uint32_t freeSlots = 0;
+	std::vector<CatalogProblem> problems; // quarantined slots and tables
 	const TableInfo *findTable(const std::string &name) const;
 	const ModelRecord *findModel(const std::string &name) const;
 };
@@ -80,10 +94,13 @@ struct HostInfo {
 	uint64_t leaseMs = 0;
 	bool live = false;             // attached and heartbeat within the lease
 	bool corrupt = false;
+	bool futureHeartbeat = false;  // heartbeat more than a lease ahead of this clock: not trusted
+	bool expired() const { return !corrupt && state == 1 && !live; }
 };
 
 struct VerifyReport {
-	std::string table;
+	std::string object = "table";  // "table", "model", "slot", "master", "host"
+	std::string table;             // table name, or what else failed ("catalog slot 10", "master record B")
 	bool ok = false;
 	uint64_t expected = 0;
 	uint64_t actual = 0;
@@ -138,6 +155,14 @@ public:
 	// Writer only.
 	Result<ImportResult> importTable(const ImportRequest &req, io::RowSource &src);
 	Status removeTable(const std::string &name);
+	// Unpublish whatever catalog slot `slot` holds, even when its entry is corrupted
+	// (an unreadable state word is cleared). Journaled like any other publish.
+	Status removeSlot(uint32_t slot);
+	// Fix what verify found without reformatting: restore state words from intact
+	// bodies, unpublish corrupted or inconsistent entries, clear unreadable slots,
+	// rewrite a corrupted master record from the valid one, clear corrupt host slots.
+	// One publish; returns one line per action.
+	Result<std::vector<std::string>> repair();
 	// Free space of removed tables no live host can still read; expire dead hosts' slots.
 	Result<uint32_t> reclaim();
 	// Mastership: make this host the master with epoch+1 (old master known dead).
@@ -153,6 +178,8 @@ private:
 	Status recover();
 	Status commit(uint64_t newGen);
 	void writerPersist(const void *p, size_t len);
+	format::PersistFn writerPersistFn();
+	void clearStableCorruptHostSlots();
 	Result<uint64_t> allocate(const Snapshot &s, uint64_t bytes) const;
 	Result<uint32_t> freeSlot(const std::vector<uint32_t> &taken) const;
 	format::CatalogEntry *entry(uint32_t i) const;

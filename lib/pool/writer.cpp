@@ -5,6 +5,7 @@
 //   data -> persist -> catalog entry body -> persist -> entry state word -> persist
 //   -> (removal words of replaced entries -> persist) -> generation word -> persist
 #include <algorithm>
+#include <set>
 #include <csignal>
 #include <cstring>
 #include <sys/file.h>
@@ -20,14 +21,10 @@ namespace engrampool {
 
 using namespace format;
 
-namespace {
-
-void store64(uint64_t *p, uint64_t v)
+format::PersistFn Pool::writerPersistFn()
 {
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	return [this](const void *p, size_t len) { writerPersist(p, len); };
 }
-
-} // namespace
 
 void Pool::writerPersist(const void *p, size_t len)
 {
@@ -75,27 +72,23 @@ Status Pool::recover()
 	if (!g)
 		return g.status();
 	uint64_t G = *g;
+	PersistFn persist = writerPersistFn();
 	// Undo what a killed writer left half-published: entries and removals above G.
+	// Corrupted slots are quarantined (left alone: 'verify --repair' fixes them).
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		CatalogEntry *e = entry(i);
+		region_->invalidate(e, 16);
 		EntryKind kind;
 		uint64_t gen;
-		if (!decodeStateWord(e->stateWord, kind, gen))
-			return errorf(EP_E_CORRUPT, "catalog slot %u: state word is corrupted; run 'engrampool verify'", i);
-		if (kind == EntryKind::Free)
+		if (!decodeStateWord(loadWord(&e->stateWord), kind, gen) || kind == EntryKind::Free)
 			continue;
 		if (gen > G) {
-			store64(&e->stateWord, 0);
-			writerPersist(&e->stateWord, 8);
+			publishWord(&e->stateWord, 0, persist);
 			continue;
 		}
-		auto removed = decodeRemovedWord(e->removedWord);
-		if (!removed)
-			return errorf(EP_E_CORRUPT, "catalog slot %u: removal word is corrupted; run 'engrampool verify'", i);
-		if (*removed > G) {
-			store64(&e->removedWord, 0);
-			writerPersist(&e->removedWord, 8);
-		}
+		auto removed = decodeRemovedWord(loadWord(&e->removedWord));
+		if (removed && *removed > G)
+			publishWord(&e->removedWord, 0, persist);
 	}
 	auto r = reclaim();
 	return r ? Status::ok() : r.status();
@@ -114,36 +107,32 @@ Result<uint32_t> Pool::reclaim()
 		if (h.live)
 			minObserved = std::min(minObserved, h.observedGen);
 	uint32_t freed = 0;
+	PersistFn persist = writerPersistFn();
 	// Tables before models: a reader never sees a table whose model is gone.
 	for (EntryKind pass : {EntryKind::Table, EntryKind::Model}) {
 		for (uint32_t i = 0; i < kCatalogSlots; i++) {
 			CatalogEntry *e = entry(i);
+			region_->invalidate(e, 16);
 			EntryKind kind;
 			uint64_t gen;
-			if (!decodeStateWord(e->stateWord, kind, gen) || kind != pass)
+			if (!decodeStateWord(loadWord(&e->stateWord), kind, gen) || kind != pass)
 				continue;
-			auto removed = decodeRemovedWord(e->removedWord);
+			auto removed = decodeRemovedWord(loadWord(&e->removedWord));
 			if (!removed || *removed == 0 || *removed > *g || *removed > minObserved)
 				continue;
 			// Only the state word changes: a reader that copied the old state word
 			// still sees the removal word and never resurrects the table. The
 			// removal word is rewritten when the slot is reused (with the body).
-			store64(&e->stateWord, 0);
-			writerPersist(&e->stateWord, 8);
+			publishWord(&e->stateWord, 0, persist);
 			freed++;
 		}
 	}
 	// Slots of hosts whose lease expired are released by the writer (clear-by-master:
-	// the dead host no longer writes it).
-	uint64_t now = nowRealtimeNs();
-	for (auto &h : hosts()) {
-		if (h.corrupt || h.state != 1 || h.live)
-			continue;
-		if (now < h.heartbeatNs + h.leaseMs * 1000000ull)
-			continue;
-		HostSlot empty{};
-		EP_TRY(writeHostSlot(h.index, empty));
-	}
+	// the dead host no longer writes it), and so are slots that stay corrupt.
+	for (auto &h : hosts())
+		if (h.expired())
+			EP_TRY(writeHostSlot(h.index, HostSlot{}));
+	clearStableCorruptHostSlots();
 	return freed;
 }
 
@@ -158,9 +147,8 @@ Status Pool::commit(uint64_t newGen)
 		return errorf(EP_E_STALE_EPOCH, "mastership moved to %s (epoch %llu) while this writer worked; nothing "
 						"was published",
 			      uuidToString(m->host).c_str(), (unsigned long long)m->epoch);
-	auto *w = reinterpret_cast<uint64_t *>(region_->base() + kGenWordOffset);
-	store64(w, encodeGenWord(newGen));
-	writerPersist(w, 8);
+	publishWord(reinterpret_cast<uint64_t *>(region_->base() + kGenWordOffset), encodeGenWord(newGen),
+		    writerPersistFn());
 	return Status::ok();
 }
 
@@ -168,13 +156,41 @@ Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
 {
 	// Held extents: every non-free table entry (visible or awaiting reclaim).
 	std::vector<std::pair<uint64_t, uint64_t>> held;
+	std::vector<uint64_t> openStarts; // damaged entries whose extent length is unreadable
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		const CatalogEntry *e = entry(i);
+		region_->invalidate(e, sizeof(*e));
+		CatalogEntry copy;
+		std::memcpy(&copy, e, sizeof(copy));
+		if (copy.stateWord == 0)
+			continue;
+		// Any slot that is not free holds its extent, corrupted ones included, as long
+		// as its body still names a sane extent (a garbage body names nothing).
 		EntryKind kind;
 		uint64_t gen;
-		if (!decodeStateWord(e->stateWord, kind, gen) || kind != EntryKind::Table)
+		bool stateOk = decodeStateWord(copy.stateWord, kind, gen);
+		if ((stateOk && kind != EntryKind::Table) || copy.kind != (uint32_t)EntryKind::Table)
 			continue;
-		held.emplace_back(e->table.dataOffset, e->table.extentBytes);
+		if (validateTableBody(copy.table, sb_)) {
+			held.emplace_back(copy.table.dataOffset, copy.table.extentBytes);
+		} else if (!stateOk || copy.crc != entryCrc(copy)) {
+			// A damaged entry may still be read by a host that built its view before
+			// the damage: never reuse its data. Where only the start is readable, hold
+			// from there to the next extent until 'verify --repair' unpublishes it.
+			uint64_t off = copy.table.dataOffset;
+			if (off >= sb_.dataOffset && off < sb_.dataOffset + sb_.dataBytes && off % kAlignUnit == 0)
+				openStarts.push_back(off);
+		}
+	}
+	std::sort(held.begin(), held.end());
+	for (uint64_t start : openStarts) {
+		uint64_t end = sb_.dataOffset + sb_.dataBytes;
+		for (auto &[off, len] : held)
+			if (off > start) {
+				end = off;
+				break;
+			}
+		held.emplace_back(start, end - start);
 	}
 	std::sort(held.begin(), held.end());
 	uint64_t cursor = sb_.dataOffset, end = sb_.dataOffset + sb_.dataBytes;
@@ -205,8 +221,8 @@ Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
 Result<uint32_t> Pool::freeSlot(const std::vector<uint32_t> &taken) const
 {
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
-		if (entry(i)->stateWord != 0)
-			continue;
+		if (loadWord(&entry(i)->stateWord) != 0)
+			continue; // in use, or corrupted (quarantined until repaired)
 		if (std::find(taken.begin(), taken.end(), i) != taken.end())
 			continue;
 		return i;
@@ -221,13 +237,14 @@ void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp)
 	std::memset(&b, 0, sizeof(b));
 	setFixedString(b.name, sizeof(b.name), c.name);
 	b.fingerprint = fp;
-	for (size_t i = 0; i < c.engramVocabSize.size() && i < 8; i++)
+	// ModelConfig::parse refuses models beyond the format's limits (layout.hpp).
+	for (size_t i = 0; i < c.engramVocabSize.size() && i < kMaxNgramOrders; i++)
 		b.engramVocabSize[i] = c.engramVocabSize[i];
 	b.maxNgramSize = c.maxNgramSize;
 	b.nEmbedPerNgram = c.nEmbedPerNgram;
 	b.nHeadPerNgram = c.nHeadPerNgram;
 	b.layerCount = (uint32_t)c.layerIds.size();
-	for (size_t i = 0; i < c.layerIds.size() && i < 16; i++)
+	for (size_t i = 0; i < c.layerIds.size() && i < kMaxLayers; i++)
 		b.layerIds[i] = c.layerIds[i];
 	b.padId = c.padId;
 	b.seed = c.seed;
@@ -359,19 +376,10 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 		return g.status();
 	uint64_t newGen = *g + 1;
 
+	PersistFn persist = writerPersistFn();
+	// 2. Body under a free state word, persist; then the state word, persist.
 	auto publishEntry = [&](uint32_t slot, EntryKind kind, const void *body, size_t bodyLen) {
-		CatalogEntry tmp;
-		std::memset(&tmp, 0, sizeof(tmp));
-		tmp.kind = (uint32_t)kind;
-		tmp.createdGen = newGen;
-		std::memcpy(tmp.raw, body, bodyLen);
-		tmp.crc = entryCrc(tmp);
-		CatalogEntry *e = entry(slot);
-		// 2. Body under a free state word, persist; then the state word, persist.
-		std::memcpy(reinterpret_cast<uint8_t *>(e) + 8, reinterpret_cast<uint8_t *>(&tmp) + 8, sizeof(tmp) - 8);
-		writerPersist(e, sizeof(*e));
-		store64(&e->stateWord, encodeStateWord(kind, newGen));
-		writerPersist(&e->stateWord, 8);
+		writeEntry(entry(slot), kind, newGen, body, bodyLen, persist);
 	};
 	if (modelSlot) {
 		ModelBody mb;
@@ -400,9 +408,7 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 
 	ImportResult res;
 	if (old) {
-		CatalogEntry *oe = entry(old->slot);
-		store64(&oe->removedWord, encodeRemovedWord(newGen));
-		writerPersist(&oe->removedWord, 8);
+		publishWord(&entry(old->slot)->removedWord, encodeRemovedWord(newGen), persist);
 		res.replacedSlot = old->slot;
 	}
 	// 3. The commit point.
@@ -425,25 +431,167 @@ Status Pool::removeTable(const std::string &name)
 	if (!snap)
 		return snap.status();
 	const TableInfo *t = snap->findTable(name);
-	if (!t)
+	if (!t) {
+		// A quarantined table is removed by the name its entry still carries.
+		for (auto &p : snap->problems)
+			if (p.kind == "table" && p.name == name)
+				return removeSlot(p.slot);
 		return makeError(-ENOENT, "no table named '" + name + "' in the pool");
+	}
 	uint64_t newGen = snap->generation + 1;
-	CatalogEntry *e = entry(t->slot);
-	store64(&e->removedWord, encodeRemovedWord(newGen));
-	writerPersist(&e->removedWord, 8);
+	PersistFn persist = writerPersistFn();
+	publishWord(&entry(t->slot)->removedWord, encodeRemovedWord(newGen), persist);
 	// The model goes with its last table.
 	bool lastOfModel = std::count_if(snap->tables.begin(), snap->tables.end(),
 					 [&](const TableInfo &x) { return x.model == t->model; }) == 1;
 	if (lastOfModel) {
-		if (const ModelRecord *m = snap->findModel(t->model)) {
-			CatalogEntry *me = entry(m->slot);
-			store64(&me->removedWord, encodeRemovedWord(newGen));
-			writerPersist(&me->removedWord, 8);
-		}
+		if (const ModelRecord *m = snap->findModel(t->model))
+			publishWord(&entry(m->slot)->removedWord, encodeRemovedWord(newGen), persist);
 	}
 	EP_TRY(commit(newGen));
 	auto r = reclaim();
 	return r ? Status::ok() : r.status();
+}
+
+Status Pool::removeSlot(uint32_t slot)
+{
+	if (!writer_)
+		return makeError(-EPERM, "rm needs the pool opened for writing");
+	if (slot >= kCatalogSlots)
+		return errorf(-EINVAL, "catalog slot %u is outside [0, %u)", slot, kCatalogSlots);
+	auto g = committedGeneration();
+	if (!g)
+		return g.status();
+	CatalogEntry *e = entry(slot);
+	region_->invalidate(e, sizeof(*e));
+	CatalogEntry copy;
+	std::memcpy(&copy, e, sizeof(copy));
+	EntryView v = inspectEntry(copy, slot, *g);
+	PersistFn persist = writerPersistFn();
+	if (v.state == SlotState::Free)
+		return errorf(-ENOENT, "catalog slot %u is free", slot);
+	if (v.state == SlotState::Removed)
+		return errorf(-ENOENT, "catalog slot %u is already removed (generation %llu); 'engrampool gc' frees it",
+			      slot, (unsigned long long)v.removedGen);
+	uint64_t newGen = *g + 1;
+	if (!v.stateWordOk) {
+		// Nobody reads a slot whose state word is unreadable: clear it.
+		publishWord(&e->stateWord, 0, persist);
+	} else {
+		publishWord(&e->removedWord, encodeRemovedWord(newGen), persist);
+	}
+	EP_TRY(commit(newGen));
+	auto r = reclaim();
+	return r ? Status::ok() : r.status();
+}
+
+void Pool::clearStableCorruptHostSlots()
+{
+	std::vector<std::pair<uint32_t, HostSlot>> seen;
+	for (uint32_t i = 0; i < kHostSlots; i++) {
+		HostSlot copy;
+		region_->invalidate(hostSlot(i), sizeof(HostSlot));
+		if (readHostSlot(hostSlot(i), copy) == HostSlotRead::Corrupt)
+			seen.emplace_back(i, copy);
+	}
+	if (seen.empty())
+		return;
+	// An owner rewrites its slot in microseconds: a slot that stays corrupt and
+	// unchanged across this pause is garbage, not a write in progress.
+	std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	for (auto &[i, before] : seen) {
+		HostSlot now;
+		region_->invalidate(hostSlot(i), sizeof(HostSlot));
+		if (readHostSlot(hostSlot(i), now) == HostSlotRead::Corrupt && std::memcmp(&now, &before, sizeof(now)) == 0)
+			(void)writeHostSlot(i, HostSlot{});
+	}
+}
+
+Result<std::vector<std::string>> Pool::repair()
+{
+	if (!writer_)
+		return makeError(-EPERM, "repair needs the pool opened for writing");
+	std::vector<std::string> done;
+	PersistFn persist = writerPersistFn();
+	// Master records: a corrupted record beside a valid one is rewritten from it.
+	{
+		auto *recs = reinterpret_cast<MasterRecord *>(region_->base() + kMasterOffset);
+		region_->invalidate(recs, 2 * sizeof(MasterRecord));
+		MasterRecord copy[2];
+		std::memcpy(copy, recs, sizeof(copy));
+		int cur = currentMaster(copy);
+		int other = 1 - cur;
+		static const MasterRecord zero{};
+		if (cur >= 0 && !masterValid(copy[other]) && std::memcmp(&copy[other], &zero, sizeof(zero)) != 0) {
+			std::memcpy(&recs[other], &copy[cur], sizeof(MasterRecord));
+			writerPersist(&recs[other], sizeof(MasterRecord));
+			done.push_back(std::string("master record ") + (other ? "B" : "A") + ": rewritten from record " +
+				       (cur ? "B" : "A"));
+		}
+	}
+	auto snap = snapshot();
+	if (!snap)
+		return snap.status();
+	uint64_t G = snap->generation, newGen = G + 1;
+	bool publish = false;
+	std::set<uint32_t> handled;
+	for (const CatalogProblem &p : snap->problems) {
+		if (!handled.insert(p.slot).second)
+			continue;
+		CatalogEntry *e = entry(p.slot);
+		region_->invalidate(e, sizeof(*e));
+		CatalogEntry copy;
+		std::memcpy(&copy, e, sizeof(copy));
+		EntryView v = inspectEntry(copy, p.slot, G);
+		std::string what = "catalog slot " + std::to_string(p.slot) +
+				   (v.name.empty() ? "" : " ('" + v.name + "')");
+		if (!v.stateWordOk) {
+			if (v.bodyOk && copy.createdGen <= G) {
+				publishWord(&e->stateWord, stateWordFromBody(copy), persist);
+				done.push_back(what + ": state word restored from the entry (generation " +
+					       std::to_string(copy.createdGen) + ")");
+				v = inspectEntry(copy = *e, p.slot, G);
+			} else {
+				publishWord(&e->stateWord, 0, persist);
+				done.push_back(what + ": unreadable entry cleared" +
+					       (copy.stateWord == 0 ? "" : " (whatever it held is lost; re-import it)"));
+				continue;
+			}
+		}
+		if (!v.removedWordOk) {
+			// Live again unless another visible entry has taken its name.
+			bool taken = false;
+			for (auto &t : snap->tables)
+				taken |= t.name == v.name;
+			for (auto &m : snap->models)
+				taken |= m.name == v.name && v.kind == EntryKind::Model;
+			if (taken) {
+				publishWord(&e->removedWord, encodeRemovedWord(newGen), persist);
+				publish = true;
+				done.push_back(what + ": removal word rewritten: removed (its name is in use)");
+			} else {
+				publishWord(&e->removedWord, 0, persist);
+				publish = true;
+				done.push_back(what + ": removal word rewritten: live");
+			}
+			v = inspectEntry(copy = *e, p.slot, G);
+		}
+		bool wordsFixed = !done.empty() && done.back().rfind(what, 0) == 0;
+		if (v.state == SlotState::Visible && wordsFixed)
+			continue; // the words were the damage (a consistency problem left shows in the next verify)
+		if (v.state == SlotState::Visible || v.state == SlotState::Corrupt) {
+			// A corrupted body, or a table that disagrees with the catalog: unpublish.
+			publishWord(&e->removedWord, encodeRemovedWord(newGen), persist);
+			publish = true;
+			done.push_back(what + ": unpublished (" + p.problem + "); re-import it");
+		}
+	}
+	if (publish)
+		EP_TRY(commit(newGen));
+	auto r = reclaim();
+	if (!r)
+		return r.status();
+	return done;
 }
 
 Status Pool::takeMaster(const std::string &uriText, uint32_t lockWaitMs)
@@ -459,24 +607,14 @@ Status Pool::takeMaster(const std::string &uriText, uint32_t lockWaitMs)
 	std::memcpy(&p->sb_, p->region_->base(), sizeof(Superblock));
 	EP_TRY(validateSuperblock(p->sb_, p->region_->size()));
 	EP_TRY(p->lockWriter(lockWaitMs));
-	uint8_t *recs = p->region_->base() + kMasterOffset;
+	auto *recs = reinterpret_cast<MasterRecord *>(p->region_->base() + kMasterOffset);
+	p->region_->invalidate(recs, 2 * sizeof(MasterRecord));
 	MasterRecord rec[2];
 	std::memcpy(rec, recs, sizeof(rec));
-	int cur = -1;
-	for (int i = 0; i < 2; i++)
-		if (rec[i].epoch && rec[i].crc == masterCrc(rec[i]) && (cur < 0 || rec[i].epoch > rec[cur].epoch))
-			cur = i;
+	int cur = currentMaster(rec);
 	uint64_t epoch = cur >= 0 ? rec[cur].epoch + 1 : 1;
-	int target = cur == 0 ? 1 : 0; // never overwrite the valid record
-	MasterRecord m{};
-	Uuid me = localHostId();
-	std::memcpy(m.hostUuid, me.data(), 16);
-	m.epoch = epoch;
-	m.takeTimeNs = nowRealtimeNs();
-	setFixedString(m.hostname, sizeof(m.hostname), localHostName().substr(0, sizeof(m.hostname) - 1));
-	m.crc = masterCrc(m);
-	std::memcpy(recs + target * sizeof(MasterRecord), &m, sizeof(m));
-	p->region_->persist(recs + target * sizeof(MasterRecord), sizeof(m));
+	MasterRecord m = makeMaster(localHostId(), epoch, localHostName(), nowRealtimeNs());
+	writeMaster(recs, m, [&](const void *q, size_t n) { p->region_->persist(q, n); });
 	return Status::ok();
 }
 

@@ -21,10 +21,14 @@ struct Mapping {
 	void *impl = nullptr;          // backend state
 	void (*persistFn)(const void *, size_t) = nullptr;
 };
-Result<Mapping> mapFd(int fd, uint64_t size, bool writable);
+// Map [offset, offset+size) of fd (offset aligned to the source's alignment).
+Result<Mapping> mapFd(int fd, uint64_t size, bool writable, uint64_t offset = 0);
 void unmap(Mapping &m);
 // Make [p, p+len) durable/visible to other hosts (flush + drain, or msync off pmem).
 void persist(const Mapping &m, const void *p, size_t len);
+// The one persist path for pool bytes in any mapping (region.cpp): cache-line
+// write-back + fence where stores are not byte-granular, then persist() above.
+void persistMapped(const Mapping &m, const void *p, size_t len);
 
 // --- device DAX (dax_daxctl.cpp | dax_none.cpp) -------------------------------------
 struct DaxInfo {

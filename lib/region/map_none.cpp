@@ -8,9 +8,9 @@
 
 namespace engrampool::backend {
 
-Result<Mapping> mapFd(int fd, uint64_t size, bool writable)
+Result<Mapping> mapFd(int fd, uint64_t size, bool writable, uint64_t offset)
 {
-	void *p = mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+	void *p = mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, (off_t)offset);
 	if (p == MAP_FAILED)
 		return errnoError(errno, "mmap");
 	Mapping m;

@@ -18,7 +18,7 @@ Status pmemError(const char *what)
 }
 } // namespace
 
-Result<Mapping> mapFd(int fd, uint64_t size, bool writable)
+Result<Mapping> mapFd(int fd, uint64_t size, bool writable, uint64_t offset)
 {
 	pmem2_source *src = nullptr;
 	pmem2_config *cfg = nullptr;
@@ -32,6 +32,11 @@ Result<Mapping> mapFd(int fd, uint64_t size, bool writable)
 	pmem2_config_set_sharing(cfg, PMEM2_SHARED);
 	pmem2_config_set_protection(cfg, writable ? (PMEM2_PROT_READ | PMEM2_PROT_WRITE) : PMEM2_PROT_READ);
 	pmem2_config_set_length(cfg, size);
+	if (offset && pmem2_config_set_offset(cfg, offset) != 0) {
+		pmem2_config_delete(&cfg);
+		pmem2_source_delete(&src);
+		return pmemError("offset");
+	}
 	pmem2_map *map = nullptr;
 	int rc = pmem2_map_new(&map, cfg, src);
 	pmem2_config_delete(&cfg);

@@ -146,8 +146,12 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 	// later with SIGBUS in the middle of an import.
 	if (int rc = posix_fallocate(fd, 0, (off_t)size); rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
 		cleanup();
-		return makeError(EP_E_PREFLIGHT, "cannot reserve " + formatBytes(size) + " for " + uri.path + ": " +
-							 strerror(rc));
+		std::string where = uri.kind == RegionKind::Emul && uri.node >= 0
+					    ? " on NUMA node " + std::to_string(uri.node)
+					    : "";
+		return makeError(EP_E_PREFLIGHT, "cannot reserve " + formatBytes(size) + " for " + uri.path + where +
+							 ": the kernel refused the memory (" + strerror(rc) +
+							 "); free memory, pick another node or a smaller --size");
 	}
 	return r;
 }
@@ -184,6 +188,15 @@ Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable
 		if (!S_ISREG(st.st_mode))
 			return makeError(-EINVAL, uri.path + " is not a regular file (use dax: for device DAX)");
 		size = (uint64_t)st.st_size;
+		// Map the size the superblock records: bytes appended to a pool file (or a
+		// size that is not a page multiple) must not make the pool unopenable.
+		format::Superblock sb;
+		if (pread(r->fd_, &sb, sizeof(sb), 0) == (ssize_t)sizeof(sb) &&
+		    std::memcmp(sb.magic, format::kMagic, sizeof(format::kMagic)) == 0 && sb.crc == format::superblockCrc(sb) &&
+		    sb.poolSize >= format::kMinPoolSize && sb.poolSize <= size)
+			size = sb.poolSize;
+		else
+			size &= ~(uint64_t)4095;
 	}
 	if (size < format::kMinPoolSize)
 		return makeError(EP_E_NOT_POOL, uri.path + " is too small to hold a pool (" + formatBytes(size) + ")");
@@ -221,15 +234,20 @@ Status Region::destroy(const RegionUri &uri)
 	return makeError(-EINVAL, "a dax: device is not removed; re-create the pool on it instead");
 }
 
-void Region::persist(const void *p, size_t len) const
+void backend::persistMapped(const backend::Mapping &m, const void *p, size_t len)
 {
 	// Flush CPU caches first: another host reads the bytes from memory, not from
 	// our cache. On page-granular mappings the mapper then syncs the pages.
-	if (!map_.byteGranular) {
+	if (!m.byteGranular) {
 		flushLines(p, len);
 		storeFence();
 	}
-	backend::persist(map_, p, len);
+	backend::persist(m, p, len);
+}
+
+void Region::persist(const void *p, size_t len) const
+{
+	backend::persistMapped(map_, p, len);
 }
 
 void Region::invalidate(const void *p, size_t len) const
