@@ -18,6 +18,9 @@
 
 namespace engrampool::cli {
 
+// The whole CLI: parse argv, run the subcommand, return the exit code.
+int cliMain(int argc, char **argv);
+
 class Runner {
 public:
 	void on(CLI::App *sub, std::function<int()> fn) { fns_[sub] = std::move(fn); }

@@ -141,8 +141,6 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string &uriText, const OpenO
 	if (auto g = p->committedGeneration(); !g)
 		return std::move(g.status()).context(uriText + ": ");
 	if (opts.write) {
-		if (const char *k = getenv("EP_FAULT_KILL_AFTER_PERSIST"))
-			p->killAfterPersist_ = strtoull(k, nullptr, 10);
 		EP_TRY(p->lockWriter(opts.lockWaitMs));
 		EP_TRY(p->checkMaster());
 		p->writer_ = true;

@@ -190,8 +190,6 @@ private:
 	format::Superblock sb_{};
 	bool writer_ = false;
 	uint64_t myEpoch_ = 0;
-	uint64_t persistCount_ = 0;
-	uint64_t killAfterPersist_ = 0; // fault injection: EP_FAULT_KILL_AFTER_PERSIST
 };
 
 std::string defaultTableName(const std::string &model, uint32_t layerId);

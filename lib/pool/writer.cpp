@@ -5,14 +5,15 @@
 //   data -> persist -> catalog entry body -> persist -> entry state word -> persist
 //   -> (removal words of replaced entries -> persist) -> generation word -> persist
 #include <algorithm>
+#include <atomic>
 #include <set>
-#include <csignal>
 #include <cstring>
 #include <sys/file.h>
 #include <thread>
 #include <unistd.h>
 
 #include "io/row_source.hpp"
+#include "pool/fault_hooks.hpp"
 #include "pool/pool.hpp"
 #include "util/checksum.hpp"
 #include "util/units.hpp"
@@ -26,13 +27,30 @@ format::PersistFn Pool::writerPersistFn()
 	return [this](const void *p, size_t len) { writerPersist(p, len); };
 }
 
+namespace testhooks {
+namespace {
+std::atomic<PersistHook> gPersistHook{nullptr};
+std::atomic<uint64_t> gPersistCount{0};
+} // namespace
+
+void setWriterPersistHook(PersistHook hook)
+{
+	gPersistCount = 0;
+	gPersistHook = hook;
+}
+
+PersistHook writerPersistHook()
+{
+	return gPersistHook.load(std::memory_order_relaxed);
+}
+} // namespace testhooks
+
 void Pool::writerPersist(const void *p, size_t len)
 {
 	region_->persist(p, len);
-	persistCount_++;
-	// Fault injection for the crash-consistency tests: die like a killed writer.
-	if (killAfterPersist_ && persistCount_ >= killAfterPersist_)
-		raise(SIGKILL);
+	// Crash-consistency tests (fault_hooks.hpp) die here like a killed writer.
+	if (auto hook = testhooks::writerPersistHook())
+		hook(++testhooks::gPersistCount);
 }
 
 Status Pool::lockWriter(uint32_t waitMs)

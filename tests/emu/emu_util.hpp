@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../unit/pool_fixture.hpp"
+#include "pool/fault_hooks.hpp"
 
 #include <functional>
 #include <map>
@@ -11,7 +12,19 @@
 
 namespace eptest {
 
-// Fork a child that runs fn() (with EP_FAULT_KILL_AFTER_PERSIST=killAfter when non-zero)
+// The writer persist hook of the crash tests: SIGKILL this process at the k-th persist.
+inline uint64_t &killAfterPersistCount()
+{
+	static uint64_t k = 0;
+	return k;
+}
+inline void killAtPersistCount(uint64_t n)
+{
+	if (killAfterPersistCount() && n >= killAfterPersistCount())
+		raise(SIGKILL);
+}
+
+// Fork a child that runs fn() (killed at its killAfter-th writer persist when non-zero)
 // and _exits with its result (exceptions -> 99). The parent must not hold the writer
 // lock: a forked child would share its open file description.
 inline pid_t forkChild(const std::function<int()> &fn, uint64_t killAfter = 0)
@@ -21,10 +34,8 @@ inline pid_t forkChild(const std::function<int()> &fn, uint64_t killAfter = 0)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	if (killAfter)
-		setenv("EP_FAULT_KILL_AFTER_PERSIST", std::to_string(killAfter).c_str(), 1);
-	else
-		unsetenv("EP_FAULT_KILL_AFTER_PERSIST");
+	killAfterPersistCount() = killAfter;
+	engrampool::testhooks::setWriterPersistHook(killAfter ? killAtPersistCount : nullptr);
 	int rc = 99;
 	try {
 		rc = fn();

@@ -270,17 +270,22 @@ struct CliResult {
 
 // Run the CLI with `args` (shell words), stdout and stderr captured apart. `envPrefix`
 // is put before the command ("EP_HOST_ID=... ").
-inline CliResult runCli(const std::string &args, const std::string &envPrefix = "")
+inline CliResult runCliBinary(const std::string &binary, const std::string &args, const std::string &envPrefix = "")
 {
 	TempDir d;
 	std::string errFile = d.file("stderr");
 	CliResult r;
-	r.rc = runCommand(envPrefix + cliPath() + " " + args + " 2>" + errFile + " </dev/null", &r.out, false);
+	r.rc = runCommand(envPrefix + binary + " " + args + " 2>" + errFile + " </dev/null", &r.out, false);
 	std::ifstream f(errFile);
 	std::stringstream ss;
 	ss << f.rdbuf();
 	r.err = ss.str();
 	return r;
+}
+
+inline CliResult runCli(const std::string &args, const std::string &envPrefix = "")
+{
+	return runCliBinary(cliPath(), args, envPrefix);
 }
 
 inline void writeFile(const std::string &path, const std::string &text)
