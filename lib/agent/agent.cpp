@@ -13,7 +13,7 @@
 #include "agent/read_guard.hpp"
 #include "device/cuda.hpp"
 #include "gather/sigbus.hpp"
-#include "topology/topology.hpp"
+#include "numa/numa.hpp"
 #include "util/hash_util.hpp"
 #include "util/units.hpp"
 
@@ -254,18 +254,14 @@ Status HostAgent::init(const AgentConfig &cfg)
 	cacheGeneration_ = (*view)->generation;
 	const uint64_t gen0 = (*view)->generation;
 
-	// NUMA placement: near the GPU for the cuda device.
+	// NUMA placement: near the GPU for the cuda device (the node of its exact PCI bus
+	// id; -1, no placement, when unknown or unusable here).
 	int node = cfg.numaNode;
 	if (node < 0 && cfg.device == device::Kind::Cuda) {
 		cuda::Probe p = cuda::probe();
-		Topology topo = readTopology();
-		if (p.usable && cfg.cudaDevice < (int)p.devices.size())
-			for (auto &d : topo.devices) {
-				std::string a = d.busId, b = p.devices[cfg.cudaDevice].pciBusId;
-				std::transform(b.begin(), b.end(), b.begin(), ::tolower);
-				if (!b.empty() && (b.find(a) != std::string::npos || a.find(b) != std::string::npos))
-					node = d.numaNode;
-			}
+		for (const cuda::DeviceInfo &d : p.devices)
+			if (d.index == cfg.cudaDevice)
+				node = numa::nodeOfPciDevice(d.pciBusId);
 	}
 
 	device::Options dopt;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // backends.hpp - the optional-library pieces a Region is built from. Each has a real
-// implementation (libpmem2, libdaxctl, libnuma) and a *_none.cpp twin picked by meson.
+// implementation (libpmem2, libdaxctl) and a *_none.cpp twin picked by meson; NUMA
+// (libnuma) is lib/numa, shared with the devices and the gather engine.
 #pragma once
 
 #include <cstddef>
@@ -40,14 +41,5 @@ struct DaxInfo {
 	int targetNode = -1;
 };
 Result<DaxInfo> probeDax(const std::string &path);
-
-// --- NUMA (numa_libnuma.cpp | numa_none.cpp) ----------------------------------------
-// Node must exist and have at least `bytes` free.
-Status checkNode(int node, uint64_t bytes);
-// Bind [p, p+len) (a shared mapping, before first touch) to node.
-Status bindToNode(void *p, size_t len, int node);
-// Node holding the page at p, or -1.
-int nodeOfAddress(const void *p);
-int numaNodeCount();
 
 } // namespace engrampool::backend

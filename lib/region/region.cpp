@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "format/layout.hpp"
+#include "numa/numa.hpp"
+#include "region/memory_preflight.hpp"
 #include "util/cacheops.hpp"
 #include "util/units.hpp"
 
@@ -102,8 +104,18 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 	if (size < format::kMinPoolSize)
 		return errorf(-EINVAL, "pool size %s is too small: the minimum is %s (metadata + one 2 MiB extent)",
 			      formatBytes(opts.size).c_str(), formatBytes(format::kMinPoolSize).c_str());
-	if (uri.kind == RegionKind::Emul && uri.node >= 0)
-		EP_TRY(backend::checkNode(uri.node, size));
+	if (uri.kind == RegionKind::Emul && uri.node >= 0) {
+		EP_TRY(numa::checkNode(uri.node, numa::Need::Memory, uri.text));
+		// Refuse only on figures that agree with each other; otherwise let the kernel
+		// decide when the pool is allocated (see memory_preflight.hpp). Without NUMA
+		// there is nothing to bind, and no node figure to check.
+		if (numa::available()) {
+			backend::PreflightVerdict v =
+				backend::decideNodePreflight(backend::readMemoryFigures(), uri.node, size);
+			if (v.refuse)
+				return makeError(EP_E_PREFLIGHT, v.reason);
+		}
+	}
 	EP_TRY(preflightFs(uri.path, size));
 
 	int fd;
@@ -137,7 +149,7 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 	}
 	r->map_ = *m;
 	if (uri.kind == RegionKind::Emul && uri.node >= 0) {
-		if (Status s = backend::bindToNode(r->map_.addr, size, uri.node); !s) {
+		if (Status s = numa::bindMemory(r->map_.addr, size, uri.node, uri.text); !s) {
 			cleanup();
 			return s;
 		}
@@ -275,7 +287,7 @@ int Region::residentNode(uint64_t offset) const
 		return -1;
 	// The page must be mapped in this process before the kernel reports its node.
 	(void)*reinterpret_cast<volatile const uint8_t *>(map_.addr + offset);
-	return backend::nodeOfAddress(map_.addr + offset);
+	return numa::nodeOfAddress(map_.addr + offset);
 }
 
 } // namespace engrampool
