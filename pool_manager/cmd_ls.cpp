@@ -39,6 +39,10 @@ int runLs(const LsArgs &a)
 	auto s = (*pool)->snapshot();
 	if (!s)
 		return fail(s.status());
+	// Quarantined slots do not stop the listing; they are counted and pointed at.
+	if (!s->problems.empty())
+		fprintf(stderr, "engrampool: warning: %zu catalog slot(s) are quarantined; 'engrampool verify' names them\n",
+			s->problems.size());
 	if (a.json) {
 		nlohmann::json tables = nlohmann::json::array();
 		for (auto &t : s->tables)
@@ -46,7 +50,8 @@ int runLs(const LsArgs &a)
 		nlohmann::json models = nlohmann::json::array();
 		for (auto &m : s->models)
 			models.push_back({{"name", m.name}, {"fingerprint", fingerprintHex(m.fingerprint)}, {"generation", m.generation}});
-		printJson({{"generation", s->generation}, {"tables", tables}, {"models", models}});
+		printJson({{"generation", s->generation}, {"tables", tables}, {"models", models},
+			   {"quarantined_slots", s->problems.size()}});
 		return 0;
 	}
 	printf("%-32s %-16s %6s %12s  %-28s %11s %5s\n", "TABLE", "MODEL", "LAYER", "ROWS", "ROW FORMAT", "SIZE", "GEN");
