@@ -341,6 +341,10 @@ Status HostAgent::init(const AgentConfig &cfg)
 		pthread_setname_np(pthread_self(), "ep-pipeline");
 		pipelineLoop();
 	});
+	refresher_ = std::thread([this] {
+		pthread_setname_np(pthread_self(), "ep-refresh");
+		refreshLoop();
+	});
 	return Status::ok();
 }
 
@@ -351,6 +355,10 @@ HostAgent::~HostAgent()
 	queueSignal_.notify_all();
 	if (pipeline_.joinable())
 		pipeline_.join();
+	refreshSignal_.fetch_add(1);
+	refreshSignal_.notify_all();
+	if (refresher_.joinable())
+		refresher_.join();
 	{
 		std::lock_guard<std::mutex> lk(hbMutex_);
 		hbCv_.notify_all();
@@ -541,18 +549,39 @@ std::string HostAgent::lastError() const
 	return lastError_;
 }
 
-// Move to the committed generation at this ticket boundary (rare; may allocate). Never
-// fails the caller and never drops the view it has: whatever goes wrong (a corrupted
-// catalog entry, a truncated pool, a busy writer, a missing table) the agent keeps serving
-// the last good generation, which stays readable (a registered host's heartbeat holds its
-// extents; an unregistered agent re-validates every gather), and reports the problem in
-// lastError(), healthy() and the metrics. A failed generation is retried after
-// refreshRetryMs, or at once when the committed generation moves again.
+// Follow the committed generation (prefetch, at a ticket boundary). Cheap and
+// non-blocking: it adopts a view the refresher thread has built, reads the committed
+// generation word, and when that moved posts it to the refresher; the snapshot, view
+// build and prefault never run on the caller's thread, and tickets issued meanwhile
+// keep the view they pin. Never fails the caller and never drops the view it has:
+// whatever goes wrong (a corrupted catalog entry, a truncated pool, a busy writer, a
+// missing table) the agent keeps serving the last good generation, which stays readable
+// (a registered host's heartbeat holds its extents; an unregistered agent re-validates
+// every gather), and reports the problem in lastError(), healthy() and the metrics. A
+// failed generation is retried after refreshRetryMs, or at once when the committed
+// generation moves again.
 void HostAgent::refreshView()
 {
+	if (pendingReady_.load(std::memory_order_acquire)) {
+		std::shared_ptr<const View> v;
+		{
+			std::lock_guard<std::mutex> lk(pendingMutex_);
+			v = std::move(pendingView_);
+			pendingReady_.store(false, std::memory_order_relaxed);
+		}
+		if (v && v->generation > viewGeneration_.load(std::memory_order_relaxed)) {
+			view_ = std::move(v);
+			viewGeneration_.store(view_->generation);
+			viewStale_.store(false, std::memory_order_relaxed);
+			metrics_->generationChanges.fetch_add(1, std::memory_order_relaxed);
+		}
+	}
+	if (refreshBusy_.load(std::memory_order_acquire))
+		return;
 	if (poolFault_.load(std::memory_order_relaxed) && poolBackingTruncated(*pool_))
 		return; // still cut short: the ticket's gather reports it (no SIGBUS per prefetch)
-	if (failedGeneration_ == kUnreadable && nowMonotonicNs() < refreshRetryNs_)
+	const uint64_t failed = failedGeneration_.load(std::memory_order_relaxed);
+	if (failed == kUnreadable && nowMonotonicNs() < refreshRetryNs_.load(std::memory_order_relaxed))
 		return; // the generation word could not be read a moment ago
 	Result<uint64_t> g = makeError(-EFAULT, "");
 	uintptr_t addr = 0;
@@ -572,24 +601,51 @@ void HostAgent::refreshView()
 		viewStale_.store(false, std::memory_order_relaxed);
 		return;
 	}
-	if (*g == failedGeneration_ && nowMonotonicNs() < refreshRetryNs_)
+	if (*g == failed && nowMonotonicNs() < refreshRetryNs_.load(std::memory_order_relaxed))
 		return;
-	auto v = guardedView("moving to a new generation");
-	if (!v) {
-		noteRefreshFailure(*g, v.status().message());
-		return;
+	refreshWanted_.store(*g, std::memory_order_relaxed);
+	refreshBusy_.store(true, std::memory_order_release);
+	refreshSignal_.fetch_add(1, std::memory_order_release);
+	refreshSignal_.notify_one();
+}
+
+// The refresher thread: builds the view of each posted generation.
+void HostAgent::refreshLoop()
+{
+	while (!stop_.load(std::memory_order_acquire)) {
+		uint32_t sig = refreshSignal_.load(std::memory_order_acquire);
+		if (!refreshBusy_.load(std::memory_order_acquire)) {
+			refreshSignal_.wait(sig, std::memory_order_acquire);
+			continue;
+		}
+		uint64_t target = refreshWanted_.load(std::memory_order_relaxed);
+		std::shared_ptr<const View> built;
+		std::string failure;
+		try {
+			auto v = guardedView("moving to a new generation");
+			if (v)
+				built = std::move(v.value());
+			else
+				failure = v.status().message();
+		} catch (const std::exception &e) {
+			failure = std::string("internal error: ") + e.what();
+		}
+		if (built) {
+			failedGeneration_.store(0, std::memory_order_relaxed);
+			std::lock_guard<std::mutex> lk(pendingMutex_);
+			pendingView_ = std::move(built);
+			pendingReady_.store(true, std::memory_order_release);
+		} else {
+			noteRefreshFailure(target, failure);
+		}
+		refreshBusy_.store(false, std::memory_order_release);
 	}
-	view_ = *v;
-	viewGeneration_.store((*v)->generation);
-	failedGeneration_ = 0;
-	viewStale_.store(false, std::memory_order_relaxed);
-	metrics_->generationChanges.fetch_add(1, std::memory_order_relaxed);
 }
 
 void HostAgent::noteRefreshFailure(uint64_t target, const std::string &why)
 {
-	failedGeneration_ = target;
-	refreshRetryNs_ = nowMonotonicNs() + (uint64_t)cfg_.refreshRetryMs * 1000000ull;
+	failedGeneration_.store(target, std::memory_order_relaxed);
+	refreshRetryNs_.store(nowMonotonicNs() + (uint64_t)cfg_.refreshRetryMs * 1000000ull, std::memory_order_relaxed);
 	viewStale_.store(true, std::memory_order_relaxed);
 	metrics_->refreshFailures.fetch_add(1, std::memory_order_relaxed);
 	std::string text = "serving generation " + std::to_string(viewGeneration_.load()) + ": moving to " +

@@ -2,7 +2,10 @@
 // agent.hpp - HostAgent: what an inference server links. Per step it takes the new
 // token ids of a batch and, before each Engram layer runs, that layer's rows are in
 // device memory:
-//   prefetch (caller thread): compress + hash with per-sequence streaming state
+//   prefetch (caller thread): compress + hash with per-sequence streaming state; never
+//     blocks on a generation change: the refresher thread builds the new generation's
+//     view (snapshot, checks, prefault) and a later prefetch adopts it
+//     at a ticket boundary, while tickets keep the view they pinned
 //   pipeline thread, per layer: dedup -> hot-row tier -> gather misses from the pool
 //   into the ticket's pinned staging slot -> device copy + scatter -> layer complete
 // One ticket covers all Engram layers of a step and completes layer by layer. A ring
@@ -135,6 +138,7 @@ private:
 	Result<std::shared_ptr<const View>> buildView(uint64_t generation) const;
 	Result<std::shared_ptr<const View>> guardedView(const char *why) const;
 	void refreshView();
+	void refreshLoop();
 	void noteRefreshFailure(uint64_t target, const std::string &why);
 	void notePoolFault(const std::string &why) const;
 	void pipelineLoop();
@@ -162,8 +166,18 @@ private:
 
 	std::shared_ptr<const View> view_;          // current generation (prefetch thread)
 	std::atomic<uint64_t> viewGeneration_{0};
-	uint64_t failedGeneration_ = 0;             // last generation a refresh failed to reach (prefetch thread)
-	uint64_t refreshRetryNs_ = 0;               // monotonic time before which it is not retried
+	std::atomic<uint64_t> failedGeneration_{0}; // last generation a refresh failed to reach
+	std::atomic<uint64_t> refreshRetryNs_{0};   // monotonic time before which it is not retried
+	// Generation changes are built off the caller's thread: prefetch posts the committed
+	// generation, the refresher builds its view (snapshot, checks, prefault) and hands it
+	// back; a later prefetch adopts it at a ticket boundary.
+	std::atomic<uint64_t> refreshWanted_{0};    // generation posted to the refresher (0 = none)
+	std::atomic<uint32_t> refreshSignal_{0};
+	std::atomic<bool> refreshBusy_{false};
+	std::mutex pendingMutex_;
+	std::shared_ptr<const View> pendingView_;   // built, not yet adopted (pendingMutex_)
+	std::atomic<bool> pendingReady_{false};
+	std::thread refresher_;
 	std::atomic<bool> viewStale_{false};        // committed generation is newer than the view we serve
 	mutable std::atomic<bool> poolFault_{false}; // a pool access raised SIGBUS (truncated / poisoned)
 	std::atomic<bool> heartbeatFailing_{false};

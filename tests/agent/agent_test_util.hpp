@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <chrono>
 #include <set>
 #include <sys/wait.h>
+#include <thread>
 
 #include "agent/agent.hpp"
 #include "hashing/hasher.hpp"
@@ -274,6 +276,35 @@ inline uint64_t outputMismatches(const HostAgent &a, uint64_t ticket, const Expe
 inline nlohmann::json metrics(const HostAgent &a)
 {
 	return nlohmann::json::parse(a.metricsJson());
+}
+
+// Poll f every 2 ms until it holds (true) or `ms` pass (false).
+template <class F> bool pollUntil(F f, int ms = 5000)
+{
+	auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+	while (std::chrono::steady_clock::now() < end) {
+		if (f())
+			return true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(2));
+	}
+	return f();
+}
+
+// A generation change is built off the caller's thread and adopted by a later prefetch:
+// run tickets of the one-shot entry `e` (start+end; rows not checked) until the agent
+// serves generation `gen` or later. False on timeout.
+inline bool awaitGeneration(HostAgent &a, const BatchEntry &e, uint64_t gen, int ms = 5000)
+{
+	return pollUntil(
+		[&] {
+			uint64_t t = 0;
+			if (a.prefetch(&e, 1, &t) == 0) {
+				(void)a.wait(t);
+				(void)a.release(t);
+			}
+			return a.generation() >= gen;
+		},
+		ms);
 }
 
 // Run fn in a forked child; returns its exit code (or 128 + signal). Messages go to stderr.

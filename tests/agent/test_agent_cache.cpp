@@ -199,7 +199,9 @@ TEST(AgentCache, NeverAStaleRowAfterATableReplace)
 		EXPECT_EQ(g1, gen);
 	}
 	ASSERT_EQ(0, a->release(before));
-	// The next tickets see the new rows, with the cache on, again and again.
+	// The move to the new generation is built off the caller's thread: once adopted, the
+	// next tickets see the new rows, with the cache on, again and again.
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, *openPool(p.uri(), false)->committedGeneration()));
 	for (int i = 0; i < 3; i++) {
 		EXPECT_EQ(0u, runWhole(*a, w, m, {200, 200}, &g)) << "round " << i;
 		EXPECT_GT(g, g1);
@@ -216,6 +218,7 @@ TEST(AgentCache, NeverAStaleRowAfterATableReplace)
 	writeFile(mf, tinyModelJson().dump());
 	auto r = runCli("import " + p.uri() + " --model " + mf + " --layer 15 --random --seed 300 --replace");
 	ASSERT_EQ(0, r.rc) << r.err;
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, *openPool(p.uri(), false)->committedGeneration()));
 	for (int i = 0; i < 3; i++) {
 		EXPECT_EQ(0u, runWhole(*a, w, m, {200, 300}, &g)) << "round " << i;
 		EXPECT_GT(g, g2);
@@ -250,8 +253,11 @@ TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
 		auto wr = openPool(p.uri(), true);
 		ASSERT_TRUE(importRandom(*wr, m, 15, 7, "", true));
 	}
-	uint64_t before = cacheHits(*a);
+	// The first ticket at the new generation refetches the pinned rows (awaitGeneration
+	// runs it); from then on they are served from the tier again.
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, *openPool(p.uri(), false)->committedGeneration()));
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
+	uint64_t before = cacheHits(*a);
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
 	EXPECT_EQ(distinct.size(), cacheHits(*a) - before)
 		<< "after the replace the hot set is no longer pinned (HotRowCache::clear drops pins)";
@@ -346,6 +352,7 @@ TEST(AgentHosts, ReplacedTableIsNotReclaimedWhileAnAgentPinsIt)
 
 	// Moving on: the next ticket reads the new generation; then the space is reclaimed.
 	WholeBatch w2(e, randomTokens(10, m.tokenizerVocabSize, 4), 2);
+	ASSERT_TRUE(awaitGeneration(*a, w2.entry, *wr->committedGeneration()));
 	uint64_t g3 = 0;
 	ASSERT_EQ(0u, runWhole(*a, w2, m, {2, 2}, &g3));
 	EXPECT_TRUE(eventually([&] {

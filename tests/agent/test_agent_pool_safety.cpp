@@ -187,6 +187,9 @@ TEST(AgentPoolSafety, GenerationChangeOnATruncatedCatalogKeepsTheView)
 			return 13;
 		if (a->generation() != g1)
 			return 14;
+		// The refresher's snapshot of the new generation hit the cut (guarded).
+		if (!pollUntil([&] { return metrics(*a)["health"]["refresh_failures"].get<uint64_t>() > 0; }))
+			return 17;
 		auto j = metrics(*a);
 		fprintf(stderr, "health: %s\nlastError: %s\n", j["health"].dump().c_str(), a->lastError().c_str());
 		if (j["health"]["ok"].get<bool>() || !j["health"]["pool_truncated"].get<bool>())
@@ -223,10 +226,16 @@ TEST(AgentPoolSafety, GenerationChangeWithTruncatedDataKeepsTheView)
 			return 13;
 		if (a->generation() != g1)
 			return 14;
+		// The refresher (off the caller's thread) reports the failed move.
+		if (!pollUntil([&] { return metrics(*a)["health"]["refresh_failures"].get<uint64_t>() > 0; }))
+			return 17;
 		auto j = metrics(*a);
 		fprintf(stderr, "health: %s\nlastError: %s\n", j["health"].dump().c_str(), a->lastError().c_str());
-		if (j["health"]["ok"].get<bool>() || j["health"]["refresh_failures"].get<uint64_t>() == 0)
+		if (j["health"]["ok"].get<bool>() || !contains(a->lastError(), "truncated"))
 			return 15;
+		if (runWhole(*a, w, m, {p.seed, p.seed}, nullptr, &trc) != UINT64_MAX || trc != -EFAULT ||
+		    a->generation() != g1)
+			return 16;
 		return 0;
 	});
 	EXPECT_EQ(0, rc) << "child exit code (see stderr); 135 = killed by SIGBUS";
@@ -255,9 +264,15 @@ TEST(AgentPoolSafety, CorruptedUnusedCatalogSlotDoesNotStopTheAgent)
 	uint8_t bad = saved[0] ^ 0x5a;
 	pokeBytes(p.pool.backingPath(), off, &bad, 1);
 	int rc = 0;
-	for (int i = 0; i < 3; i++) {
-		EXPECT_EQ(0u, runWhole(*a, w, m, {21, 21}, &g, &rc)) << "rc " << rc << ": " << a->lastError();
-	}
+	uint64_t wrong = 0;
+	// Tickets keep being served while the refresher either fails (the snapshot refuses the
+	// slot) or moves on (a snapshot that quarantines it).
+	ASSERT_TRUE(pollUntil([&] {
+		wrong += runWhole(*a, w, m, {21, 21}, &g, &rc);
+		return g > g1 || metrics(*a)["health"]["refresh_failures"].get<uint64_t>() > 0;
+	})) << "rc " << rc << ": " << a->lastError();
+	EXPECT_EQ(0u, wrong) << "rc " << rc << ": " << a->lastError();
+	EXPECT_EQ(0u, runWhole(*a, w, m, {21, 21}, &g, &rc)) << "rc " << rc << ": " << a->lastError();
 	auto j = metrics(*a);
 	if (g == g1) {
 		// The snapshot refused the corrupted slot: the agent serves its last good view and says so.
@@ -278,6 +293,7 @@ TEST(AgentPoolSafety, CorruptedUnusedCatalogSlotDoesNotStopTheAgent)
 		ASSERT_TRUE(importRandom(*wr, m, 15, 6, "unrelated2"));
 	}
 	uint64_t g3 = *openPool(p.uri(), false)->committedGeneration();
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, g3)) << a->lastError();
 	EXPECT_EQ(0u, runWhole(*a, w, m, {21, 21}, &g));
 	EXPECT_EQ(g3, g);
 	EXPECT_EQ(g3, a->generation());
@@ -322,6 +338,8 @@ TEST(AgentPoolSafety, UnreadableGenerationWordKeepsTheViewUntilItReadsCleanAgain
 	EXPECT_EQ(0u, j["errors"].get<uint64_t>());
 	pokeBytes(p.pool.backingPath(), off, saved.data(), 8);
 	sleepMs(40);
+	uint64_t g2 = *openPool(p.uri(), false)->committedGeneration();
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, g2, 1000)) << a->lastError();
 	ASSERT_EQ(0u, runWhole(*a, w, m, {22, 22}, &g));
 	EXPECT_GT(g, g1) << "the repaired word is read again after refreshRetryMs";
 	std::string problem;
@@ -345,6 +363,10 @@ TEST(AgentPoolSafety, MissingTableInANewGenerationKeepsTheRegisteredViewServing)
 		ASSERT_TRUE(wr->removeTable(p.tables.at(15).name));
 	}
 	// The agent keeps serving generation g1 (its heartbeat holds the removed table's extent).
+	ASSERT_TRUE(pollUntil([&] {
+		EXPECT_EQ(0u, runWhole(*a, w, m, {23, 23}, &g)) << a->lastError();
+		return !a->healthy();
+	}));
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(0u, runWhole(*a, w, m, {23, 23}, &g)) << a->lastError();
 	EXPECT_EQ(g1, g);
@@ -357,10 +379,42 @@ TEST(AgentPoolSafety, MissingTableInANewGenerationKeepsTheRegisteredViewServing)
 		auto wr = openPool(p.uri(), true);
 		ASSERT_TRUE(importRandom(*wr, m, 15, 24));
 	}
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, *openPool(p.uri(), false)->committedGeneration())) << a->lastError();
 	ASSERT_EQ(0u, runWhole(*a, w, m, {23, 24}, &g)) << a->lastError();
 	EXPECT_GT(g, g1);
 	EXPECT_TRUE(a->healthy(&problem)) << problem;
 	EXPECT_TRUE(contains(a->metricsPrometheus(), "engrampool_agent_healthy 1"));
+}
+
+TEST(AgentPoolSafety, GenerationChangeIsBuiltOffTheCallersThread)
+{
+	// prefetch is non-blocking: a generation change (snapshot, view build, prefault) is
+	// built by the refresher, so the first ticket after a replace is served - correctly -
+	// from the view it pinned, and a later one from the new generation.
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 25);
+	AgentConfig c = agentConfig(p, 256);
+	c.registerHost = true; // the heartbeat holds the old extents while tickets read them
+	c.heartbeatMs = 5;
+	auto a = makeAgent(c);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(50, m.tokenizerVocabSize, 6), 1);
+	uint64_t g1 = 0, g = 0;
+	ASSERT_EQ(0u, runWhole(*a, w, m, {25, 25}, &g1));
+	uint64_t g2 = 0;
+	{
+		auto wr = openPool(p.uri(), true);
+		auto r = importRandom(*wr, m, 1, 26, "", true);
+		ASSERT_TRUE(r);
+		g2 = r->generation;
+	}
+	ASSERT_EQ(0u, runWhole(*a, w, m, {25, 25}, &g)) << a->lastError();
+	EXPECT_EQ(g1, g) << "the ticket issued during the change keeps the view it pinned";
+	ASSERT_TRUE(awaitGeneration(*a, w.entry, g2)) << a->lastError();
+	ASSERT_EQ(0u, runWhole(*a, w, m, {26, 25}, &g)) << a->lastError();
+	EXPECT_EQ(g2, g);
+	EXPECT_EQ(1u, metrics(*a)["generation_changes"].get<uint64_t>());
+	EXPECT_TRUE(a->healthy());
 }
 
 // ---- #4: a reader without a host slot ---------------------------------------------------
