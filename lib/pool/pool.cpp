@@ -41,6 +41,9 @@ std::string defaultTableName(const std::string &model, uint32_t layerId)
 	return model + "/layer" + std::to_string(layerId);
 }
 
+static_assert(sizeof(ep_table_info::name) == sizeof(TableBody::name), "the C ABI carries table names in full");
+static_assert(sizeof(ep_table_info::model) >= sizeof(TableBody::model), "the C ABI carries model names in full");
+
 void toCInfo(const TableInfo &t, ep_table_info &o)
 {
 	std::memset(&o, 0, sizeof(o));
@@ -66,6 +69,15 @@ Pool::~Pool() = default;
 CatalogEntry *Pool::entry(uint32_t i) const
 {
 	return reinterpret_cast<CatalogEntry *>(region_->base() + kCatalogOffset + (uint64_t)i * kEntrySize);
+}
+
+CatalogEntry Pool::entryCopy(uint32_t i) const
+{
+	const CatalogEntry *e = entry(i);
+	region_->invalidate(e, sizeof(*e));
+	CatalogEntry copy;
+	std::memcpy(&copy, e, sizeof(copy));
+	return copy;
 }
 
 HostSlot *Pool::hostSlot(uint32_t i) const

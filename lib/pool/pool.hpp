@@ -183,6 +183,7 @@ private:
 	Result<uint64_t> allocate(const Snapshot &s, uint64_t bytes) const;
 	Result<uint32_t> freeSlot(const std::vector<uint32_t> &taken) const;
 	format::CatalogEntry *entry(uint32_t i) const;
+	format::CatalogEntry entryCopy(uint32_t i) const; // invalidated, then copied out
 	format::HostSlot *hostSlot(uint32_t i) const;
 	Status readSnapshotOnce(Snapshot &out, bool &retry) const;
 

@@ -95,17 +95,10 @@ Status Pool::recover()
 	// Corrupted slots are quarantined (left alone: 'verify --repair' fixes them).
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		CatalogEntry *e = entry(i);
-		region_->invalidate(e, 16);
-		EntryKind kind;
-		uint64_t gen;
-		if (!decodeStateWord(loadWord(&e->stateWord), kind, gen) || kind == EntryKind::Free)
-			continue;
-		if (gen > G) {
+		EntryView v = inspectEntry(entryCopy(i), i, G);
+		if (v.state == SlotState::Pending)
 			publishWord(&e->stateWord, 0, persist);
-			continue;
-		}
-		auto removed = decodeRemovedWord(loadWord(&e->removedWord));
-		if (removed && *removed > G)
+		else if (v.state == SlotState::Visible && v.removedGen > G)
 			publishWord(&e->removedWord, 0, persist);
 	}
 	auto r = reclaim();
@@ -130,13 +123,8 @@ Result<uint32_t> Pool::reclaim()
 	for (EntryKind pass : {EntryKind::Table, EntryKind::Model}) {
 		for (uint32_t i = 0; i < kCatalogSlots; i++) {
 			CatalogEntry *e = entry(i);
-			region_->invalidate(e, 16);
-			EntryKind kind;
-			uint64_t gen;
-			if (!decodeStateWord(loadWord(&e->stateWord), kind, gen) || kind != pass)
-				continue;
-			auto removed = decodeRemovedWord(loadWord(&e->removedWord));
-			if (!removed || *removed == 0 || *removed > *g || *removed > minObserved)
+			EntryView v = inspectEntry(entryCopy(i), i, *g);
+			if (v.state != SlotState::Removed || v.kind != pass || v.removedGen > minObserved)
 				continue;
 			// Only the state word changes: a reader that copied the old state word
 			// still sees the removal word and never resurrects the table. The
@@ -176,10 +164,7 @@ Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
 	std::vector<std::pair<uint64_t, uint64_t>> held;
 	std::vector<uint64_t> openStarts; // damaged entries whose extent length is unreadable
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
-		const CatalogEntry *e = entry(i);
-		region_->invalidate(e, sizeof(*e));
-		CatalogEntry copy;
-		std::memcpy(&copy, e, sizeof(copy));
+		CatalogEntry copy = entryCopy(i);
 		if (copy.stateWord == 0)
 			continue;
 		// Any slot that is not free holds its extent, corrupted ones included, as long
@@ -481,10 +466,7 @@ Status Pool::removeSlot(uint32_t slot)
 	if (!g)
 		return g.status();
 	CatalogEntry *e = entry(slot);
-	region_->invalidate(e, sizeof(*e));
-	CatalogEntry copy;
-	std::memcpy(&copy, e, sizeof(copy));
-	EntryView v = inspectEntry(copy, slot, *g);
+	EntryView v = inspectEntry(entryCopy(slot), slot, *g);
 	PersistFn persist = writerPersistFn();
 	if (v.state == SlotState::Free)
 		return errorf(-ENOENT, "catalog slot %u is free", slot);
@@ -557,9 +539,7 @@ Result<std::vector<std::string>> Pool::repair()
 		if (!handled.insert(p.slot).second)
 			continue;
 		CatalogEntry *e = entry(p.slot);
-		region_->invalidate(e, sizeof(*e));
-		CatalogEntry copy;
-		std::memcpy(&copy, e, sizeof(copy));
+		CatalogEntry copy = entryCopy(p.slot);
 		EntryView v = inspectEntry(copy, p.slot, G);
 		std::string what = "catalog slot " + std::to_string(p.slot) +
 				   (v.name.empty() ? "" : " ('" + v.name + "')");
@@ -568,7 +548,7 @@ Result<std::vector<std::string>> Pool::repair()
 				publishWord(&e->stateWord, stateWordFromBody(copy), persist);
 				done.push_back(what + ": state word restored from the entry (generation " +
 					       std::to_string(copy.createdGen) + ")");
-				v = inspectEntry(copy = *e, p.slot, G);
+				v = inspectEntry(copy = entryCopy(p.slot), p.slot, G);
 			} else {
 				publishWord(&e->stateWord, 0, persist);
 				done.push_back(what + ": unreadable entry cleared" +
@@ -592,7 +572,7 @@ Result<std::vector<std::string>> Pool::repair()
 				publish = true;
 				done.push_back(what + ": removal word rewritten: live");
 			}
-			v = inspectEntry(copy = *e, p.slot, G);
+			v = inspectEntry(copy = entryCopy(p.slot), p.slot, G);
 		}
 		bool wordsFixed = !done.empty() && done.back().rfind(what, 0) == 0;
 		if (v.state == SlotState::Visible && wordsFixed)
