@@ -33,9 +33,9 @@ fi
 
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   configure build-tsan -Db_sanitize=thread -Db_lundef=false
-  ninja -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_gather_engine \
+  ninja -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_agent_capi tests/test_gather_engine \
     tests/test_emu_concurrent pool_manager/engrampool >/dev/null
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 4 \
-      agent_rows agent_cache gather_engine emu_concurrent
+      agent_rows agent_cache agent_capi gather_engine emu_concurrent
 fi
