@@ -96,5 +96,6 @@ void addHashCommand(CLI::App &root, Runner &runner);
 void addModelCommand(CLI::App &root, Runner &runner);
 void addLookupCommand(CLI::App &root, Runner &runner);
 void addEmulateCommand(CLI::App &root, Runner &runner);
+void addTokenMapCommand(CLI::App &root, Runner &runner);
 
 } // namespace engrampool::cli
