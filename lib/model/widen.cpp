@@ -51,8 +51,42 @@ void widenToFloat(Dtype dtype, const uint8_t *src, size_t n, float *dst)
 			break;
 		}
 		case Dtype::Fp8E4M3: dst[i] = fp8e4m3ToFloat(src[i]); break;
-		case Dtype::E8M0: dst[i] = src[i] == 255 ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(1.0f, (int)src[i] - 127); break;
+		case Dtype::E8M0: dst[i] = e8m0ToFloat(src[i]); break;
 		default: dst[i] = 0; break;
+		}
+	}
+}
+
+float e8m0ToFloat(uint8_t e)
+{
+	if (e == 255)
+		return std::numeric_limits<float>::quiet_NaN();
+	return std::ldexp(1.0f, (int)e - 127);
+}
+
+void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst)
+{
+	widenToFloat(f.dtype, row, f.valuesPerRow, dst);
+	const uint32_t scales = f.scalesPerRow();
+	if (!scales)
+		return;
+	const uint8_t *s = row + f.valueBytes();
+	for (uint32_t b = 0; b < scales; b++) {
+		float *v = dst + (size_t)b * f.scaleBlock;
+		if (f.scaleDtype == Dtype::E8M0) {
+			// ldexp: exact, and the same answer as multiplying by 2^(e-127).
+			if (s[b] == 255) {
+				for (uint32_t i = 0; i < f.scaleBlock; i++)
+					v[i] = std::numeric_limits<float>::quiet_NaN();
+			} else {
+				for (uint32_t i = 0; i < f.scaleBlock; i++)
+					v[i] = std::ldexp(v[i], (int)s[b] - 127);
+			}
+		} else {
+			float scale;
+			widenToFloat(f.scaleDtype, s + (size_t)b * dtypeBytes(f.scaleDtype), 1, &scale);
+			for (uint32_t i = 0; i < f.scaleBlock; i++)
+				v[i] *= scale;
 		}
 	}
 }

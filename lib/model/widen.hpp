@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // widen.hpp - decode stored value dtypes to float32 (for tools: lookup dumps, checks).
-// The data path never converts rows; dequantisation is the model's job.
+// The data path never converts rows; dequantisation is the model's job (dequantizeRow
+// is for tools: lookup's float32 output, checks).
 #pragma once
 
 #include <cstdint>
@@ -23,5 +24,14 @@ float fp16ToFloat(uint16_t v);
 float fp8e4m3ToFloat(uint8_t v);
 // Widen n values of dtype at src to float32 at dst (fp32 copied).
 void widenToFloat(Dtype dtype, const uint8_t *src, size_t n, float *dst);
+// OCP MX E8M0 scale: 2^(e - 127) for e in 0..254 (0 gives 2^-127, a float32 subnormal,
+// exact); 255 is NaN. There is no sign and no zero.
+float e8m0ToFloat(uint8_t e);
+// One packed row of format f (values, then the scale block) to f.valuesPerRow float32:
+// value i times the scale of its block i / scaleBlock (scales of dtype E8M0 or FP32;
+// for DeepSeek-V4.1: e4m3 x 2^(e - 127) per block of 32). A format without a scale
+// block is widened as it is. Each product is exact unless it overflows float32 (inf) or
+// the scale is NaN (NaN). What `lookup` writes by default; the data path never does this.
+void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst);
 
 } // namespace engrampool
