@@ -7,16 +7,29 @@
 # with whole-array numpy operations; nothing here is tuned.
 #
 #   engram_numpy.py REQUEST.json  ->  prints the result JSON on stdout
-#   request: {"config": {...model fields...}, "sequences": [[ids...], ...]}
-#   result:  {"layers": [{"layer_id", "multipliers", "primes", "offsets",
+#   request: {"config": {...model fields...}, "sequences": [[ids...], ...],
+#             optional "dead": [[0/1 per token] per sequence]}
+#   result:  {"prime_source", "layers": [{"layer_id", "multipliers", "primes", "offsets",
 #             "hash_ids": [[[...J] per token] per sequence]}]}
+#
+# Dead tokens follow DEEPSEEK_V41.md (Addressing 4-6): lookback k of position t is
+# blocked when lookback k-1 is, when t-k < 0 or when token t-k is dead (k = 0: the
+# position itself); a blocked lookback reads pad'. Written from that text as a mask
+# per lookback, not as a state machine.
 import json
 import sys
 
 import numpy as np
 
+try:  # an independent prime test where Debian's python3-sympy is installed
+    import sympy
+except ImportError:
+    sympy = None
+
 
 def is_prime(n):
+    if sympy is not None:
+        return bool(sympy.isprime(n))
     if n < 2:
         return False
     small = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
@@ -79,16 +92,21 @@ class EngramNumpy:
         self.offsets = {lid: [int(v) for v in np.concatenate([[0], np.cumsum(p)[:-1]])]
                         for lid, p in self.primes.items()}
 
-    def hash(self, x):
-        """x: int64 [B, T] raw ids -> {layer_id: int64 [B, T, J] hash ids}."""
+    def hash(self, x, dead=None):
+        """x: int64 [B, T] raw ids, dead: bool [B, T] or None -> {layer_id: int64 [B, T, J] hash ids}."""
         x = np.asarray(x, dtype=np.int64)
+        dead = np.zeros(x.shape, dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
+        x = np.where(dead, 0, x)  # a dead token's id is never used
         if self.lookup is not None:
             x = np.where(x >= 0, self.lookup[np.maximum(x, 0)], x)
         B, T = x.shape
-        shifted = [x]
+        blocked = dead.copy()  # lookback 0 is blocked when the position itself is dead
+        shifted = [np.where(blocked, self.pad, x)]
         for k in range(1, self.n):
             s = np.pad(x, ((0, 0), (k, 0)), mode="constant", constant_values=self.pad)[:, :T]
-            shifted.append(s)
+            gone = np.pad(dead, ((0, 0), (k, 0)), mode="constant", constant_values=True)[:, :T]
+            blocked = blocked | gone  # t-k < 0 or token t-k dead, or an earlier lookback blocked
+            shifted.append(np.where(blocked, self.pad, s))
         out = {}
         with np.errstate(over="ignore"):
             for lid in self.layer_ids:
@@ -109,15 +127,17 @@ def main():
         req = json.load(f)
     e = EngramNumpy(req["config"], req.get("vocab_map"))
     hashes = {lid: [] for lid in e.layer_ids}
-    for seq in req.get("sequences", []):
+    seqs = req.get("sequences", [])
+    deads = req.get("dead") or [None] * len(seqs)
+    for seq, dead in zip(seqs, deads):
         if not seq:
             for lid in e.layer_ids:
                 hashes[lid].append([])
             continue
-        h = e.hash(np.array([seq], dtype=np.int64))
+        h = e.hash(np.array([seq], dtype=np.int64), None if dead is None else np.array([dead], dtype=bool))
         for lid in e.layer_ids:
             hashes[lid].append(h[lid][0].tolist())
-    print(json.dumps({"layers": [{
+    print(json.dumps({"prime_source": "sympy" if sympy is not None else "miller-rabin", "layers": [{
         "layer_id": lid,
         "multipliers": [int(v) for v in e.multipliers[lid]],
         "primes": e.primes[lid],

@@ -168,6 +168,34 @@ typedef struct ep_seq_tokens {
 	uint32_t flags;             /* EP_SEQ_* */
 } ep_seq_tokens;
 
+/*
+ * Options of one ep_agent_prefetch_ex call, versioned by size: set struct_size to
+ * sizeof(ep_prefetch_opts) (ep_prefetch_opts_init does). Fields are only ever added at
+ * the end; the library reads only the fields inside struct_size (an older caller's
+ * missing fields count as zero), and accepts a larger struct_size (a newer header)
+ * when the bytes it does not know are all zero. -EINVAL: struct_size below 8, flags
+ * not 0, or unknown non-zero bytes.
+ *
+ * dead: dead-token flags (DeepSeek-V4.1: the positions of image spans). NULL (no dead
+ * token in the batch), or one pointer per batch entry: NULL (no dead token in that
+ * entry) or batch[i].count bytes, nonzero = dead. A dead position's own row ids are
+ * those of a window of pad' only; no later n-gram of the sequence reaches across it,
+ * in this step and in later ones; its token id is not checked. The agent does not
+ * guess dead positions from token ids: the caller says which they are.
+ */
+typedef struct ep_prefetch_opts {
+	uint32_t struct_size;       /* sizeof(ep_prefetch_opts) */
+	uint32_t flags;             /* reserved: 0 */
+	const uint8_t *const *dead; /* NULL or [n] per-entry flag arrays */
+} ep_prefetch_opts;
+
+static inline void ep_prefetch_opts_init(ep_prefetch_opts *opts)
+{
+	opts->struct_size = (uint32_t)sizeof(ep_prefetch_opts);
+	opts->flags = 0;
+	opts->dead = NULL;
+}
+
 typedef struct ep_layer_output {
 	const void *rows;           /* device memory: [tokens][columns] rows, row_stride apart */
 	uint32_t tokens;
@@ -185,6 +213,15 @@ EP_API void ep_agent_destroy(ep_agent **agent) EP_NOEXCEPT;
 EP_API uint32_t ep_agent_layers(const ep_agent *agent) EP_NOEXCEPT;
 /* Non-blocking: hash and queue the gather; *ticket identifies the step. */
 EP_API int ep_agent_prefetch(ep_agent *agent, const ep_seq_tokens *batch, size_t n, uint64_t *ticket) EP_NOEXCEPT;
+/* ep_agent_prefetch with options (dead-token flags); opts NULL = ep_agent_prefetch. */
+EP_API int ep_agent_prefetch_ex(ep_agent *agent, const ep_seq_tokens *batch, size_t n,
+				const ep_prefetch_opts *opts, uint64_t *ticket) EP_NOEXCEPT;
+/* The ticket's live mask in host memory: one byte per token in batch order (1 live,
+ * 0 dead), for zeroing the Engram gate of dead positions. Copies min(cap, tokens)
+ * bytes into mask (NULL allowed with cap 0: a size query); *tokens (when not NULL)
+ * receives the ticket's token count. -ENOENT: unknown or released ticket. */
+EP_API int ep_agent_live_mask(ep_agent *agent, uint64_t ticket, uint8_t *mask, size_t cap,
+			      size_t *tokens) EP_NOEXCEPT;
 /* Block until layer (index in layer_ids order; -1 = all) is in device memory. */
 EP_API int ep_agent_wait(ep_agent *agent, uint64_t ticket, int layer) EP_NOEXCEPT;
 EP_API int ep_agent_output(ep_agent *agent, uint64_t ticket, uint32_t layer, ep_layer_output *out) EP_NOEXCEPT;

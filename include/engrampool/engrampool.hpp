@@ -129,6 +129,23 @@ public:
 	{
 		return ep_agent_prefetch(a_, batch.data(), batch.size(), &ticket);
 	}
+	// With dead-token flags: dead[i] is nullptr or batch[i].count flags (nonzero = dead);
+	// an empty span means no dead token (see ep_prefetch_opts).
+	int prefetch(std::span<const ep_seq_tokens> batch, std::span<const uint8_t *const> dead, uint64_t &ticket)
+	{
+		if (!dead.empty() && dead.size() != batch.size())
+			return -EINVAL;
+		ep_prefetch_opts o;
+		ep_prefetch_opts_init(&o);
+		o.dead = dead.empty() ? nullptr : dead.data();
+		return ep_agent_prefetch_ex(a_, batch.data(), batch.size(), &o, &ticket);
+	}
+	// The ticket's live mask (1 live, 0 dead per token, batch order) into mask; returns
+	// the ticket's token count in tokens (mask may be shorter: a size query).
+	int liveMask(uint64_t ticket, std::span<uint8_t> mask, size_t &tokens)
+	{
+		return ep_agent_live_mask(a_, ticket, mask.data(), mask.size(), &tokens);
+	}
 	int wait(uint64_t ticket, int layer = -1) { return ep_agent_wait(a_, ticket, layer); }
 	int output(uint64_t ticket, uint32_t layer, ep_layer_output &out) { return ep_agent_output(a_, ticket, layer, &out); }
 	void *event(uint64_t ticket, uint32_t layer) { return ep_agent_event(a_, ticket, layer); }

@@ -56,6 +56,8 @@ struct HostAgent::Ticket {
 	uint32_t tokens = 0;
 	uint64_t startNs = 0;
 	std::vector<int64_t> tokenBuf;
+	std::vector<uint8_t> deadBuf;     // per token, when anyDead
+	bool anyDead = false;
 	std::vector<uint64_t> seqOffsets;
 	std::vector<uint64_t> rowIds;     // [layer][token][column]
 	std::vector<uint64_t> missRows;   // rows to gather for the layer in flight
@@ -310,6 +312,7 @@ Status HostAgent::init(const AgentConfig &cfg)
 		auto t = std::make_unique<Ticket>();
 		t->slot = s;
 		t->tokenBuf.resize(cfg.maxBatchTokens);
+		t->deadBuf.resize(cfg.maxBatchTokens);
 		t->seqOffsets.resize(seqs_->scratch.size() + 1);
 		t->rowIds.resize(layerCount_ * maxRows);
 		t->missRows.resize(maxRows);
@@ -656,7 +659,7 @@ void HostAgent::noteRefreshFailure(uint64_t target, const std::string &why)
 	lastError_ = std::move(text);
 }
 
-int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut)
+int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut, const uint8_t *const *dead)
 {
 	if (!ticketOut || (n && !entries))
 		return -EINVAL;
@@ -673,6 +676,7 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 		st.stamp = 1;
 	}
 	size_t total = 0, fresh = 0;
+	bool anyDead = false;
 	t.seqOffsets[0] = 0;
 	for (size_t i = 0; i < n; i++) {
 		const BatchEntry &e = entries[i];
@@ -696,12 +700,25 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 		st.where[i] = idx;
 		std::memcpy(t.tokenBuf.data() + t.seqOffsets[i], e.tokens, e.count * sizeof(int64_t));
 		t.seqOffsets[i + 1] = total;
+		if (dead && dead[i] && e.count && !anyDead) {
+			// First entry with flags: the entries before it are all live.
+			std::memset(t.deadBuf.data(), 0, t.seqOffsets[i]);
+			anyDead = true;
+		}
+		if (anyDead) {
+			if (dead && dead[i])
+				std::memcpy(t.deadBuf.data() + t.seqOffsets[i], dead[i], e.count);
+			else
+				std::memset(t.deadBuf.data() + t.seqOffsets[i], 0, e.count);
+		}
 	}
 	if (fresh > st.freeList.size())
 		return -E2BIG;
 	Status hs = hasher_->hashStream(std::span(st.scratch.data(), n), std::span<const int64_t>(t.tokenBuf.data(), total),
 					std::span<const uint64_t>(t.seqOffsets.data(), n + 1),
-					std::span<uint64_t>(t.rowIds.data(), layerCount_ * total * columns_));
+					std::span<uint64_t>(t.rowIds.data(), layerCount_ * total * columns_),
+					hashing::HashOutput::RowIds,
+					anyDead ? std::span<const uint8_t>(t.deadBuf.data(), total) : std::span<const uint8_t>());
 	if (!hs.isOk())
 		return hs.code();
 	refreshView();
@@ -720,6 +737,7 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 
 	t.view = view_;
 	t.tokens = (uint32_t)total;
+	t.anyDead = anyDead;
 	t.error.store(0, std::memory_order_relaxed);
 	t.layersDone.store(0, std::memory_order_relaxed);
 	t.startNs = nowMonotonicNs();
@@ -965,6 +983,24 @@ int HostAgent::output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) co
 	out->rowStride = rowStride_;
 	out->layerId = model_.layerIds[layerIndex];
 	out->generation = t->view->generation;
+	return 0;
+}
+
+int HostAgent::liveMask(uint64_t ticket, uint8_t *mask, size_t cap, size_t *tokens) const
+{
+	Ticket *t = findTicket(ticket);
+	if (!t)
+		return -ENOENT;
+	if (cap && !mask)
+		return -EINVAL;
+	const size_t n = std::min<size_t>(cap, t->tokens);
+	if (t->anyDead)
+		for (size_t i = 0; i < n; i++)
+			mask[i] = t->deadBuf[i] ? 0 : 1;
+	else if (n)
+		std::memset(mask, 1, n);
+	if (tokens)
+		*tokens = t->tokens;
 	return 0;
 }
 

@@ -101,7 +101,15 @@ public:
 	// entry), -ENOENT (unknown sequence id), -E2BIG (batch over maxBatchTokens or
 	// maxSequences), EP_E_TOKEN (id outside the vocabulary), -EBUSY (every staging slot
 	// holds an unreleased ticket). Nothing changes on error.
-	int prefetch(const BatchEntry *entries, size_t n, uint64_t *ticket);
+	// dead: nullptr, or one pointer per entry: nullptr (no dead token) or entries[i].count
+	// flags, nonzero = dead (DeepSeek-V4.1 image positions: the position hashes pad' only
+	// and blocks the lookbacks of the sequence's later tokens, in later steps too; see
+	// hashing/hasher.hpp). A dead token's id is not checked.
+	int prefetch(const BatchEntry *entries, size_t n, uint64_t *ticket, const uint8_t *const *dead = nullptr);
+	// The ticket's live mask, one byte per token in ticket order (1 live, 0 dead), so a
+	// server can zero the Engram gate of dead positions. Copies min(cap, tokens) bytes;
+	// *tokens (when not null) receives the ticket's token count. -ENOENT: no such ticket.
+	int liveMask(uint64_t ticket, uint8_t *mask, size_t cap, size_t *tokens) const;
 	// Block until layer `layerIndex` (index in layer_ids order, -1 = all) of the ticket
 	// is in device memory. Returns the ticket's error if its gather failed.
 	int wait(uint64_t ticket, int layerIndex = -1);

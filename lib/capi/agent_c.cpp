@@ -100,6 +100,38 @@ EP_API int ep_agent_prefetch(ep_agent *agent, const ep_seq_tokens *batch, size_t
 	});
 }
 
+EP_API int ep_agent_prefetch_ex(ep_agent *agent, const ep_seq_tokens *batch, size_t n,
+				const ep_prefetch_opts *opts, uint64_t *ticket) noexcept
+{
+	if (!agent)
+		return -EINVAL;
+	const uint8_t *const *dead = nullptr;
+	if (opts) {
+		// Fields are read only inside the caller's struct_size; a larger struct (a newer
+		// header) is accepted when its unknown tail is zero.
+		const size_t size = opts->struct_size;
+		if (size < offsetof(ep_prefetch_opts, flags) + sizeof(opts->flags))
+			return -EINVAL;
+		if (opts->flags != 0)
+			return -EINVAL;
+		if (size >= offsetof(ep_prefetch_opts, dead) + sizeof(opts->dead))
+			dead = opts->dead;
+		for (size_t i = sizeof(ep_prefetch_opts); i < size; i++)
+			if (reinterpret_cast<const uint8_t *>(opts)[i] != 0)
+				return -EINVAL;
+	}
+	return cApiCall("ep_agent_prefetch_ex", [&] {
+		return agent->agent->prefetch(reinterpret_cast<const BatchEntry *>(batch), n, ticket, dead);
+	});
+}
+
+EP_API int ep_agent_live_mask(ep_agent *agent, uint64_t ticket, uint8_t *mask, size_t cap, size_t *tokens) noexcept
+{
+	if (!agent)
+		return -EINVAL;
+	return cApiCall("ep_agent_live_mask", [&] { return agent->agent->liveMask(ticket, mask, cap, tokens); });
+}
+
 EP_API int ep_agent_wait(ep_agent *agent, uint64_t ticket, int layer) noexcept
 {
 	if (!agent)

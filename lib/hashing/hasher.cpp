@@ -72,6 +72,7 @@ Result<EngramHasher> EngramHasher::create(const ModelLayout &layout, Kernel kern
 		layer.fn = layer.tables.simdOk ? fn : detail::hashScalar;
 		h.layers_.push_back(std::move(layer));
 	}
+	h.padWindow_.fill(layout.compressedPad());
 	return h;
 }
 
@@ -98,8 +99,11 @@ Status EngramHasher::compress(std::span<const int64_t> raw, std::span<int64_t> o
 }
 
 Status EngramHasher::checkTokens(std::span<const int64_t> tokens, std::span<const uint64_t> seqOffsets,
-				 size_t sequences, size_t outSize) const
+				 size_t sequences, size_t outSize, std::span<const uint8_t> dead) const
 {
+	if (!dead.empty() && dead.size() != tokens.size())
+		return errorf(-EINVAL, "%zu dead flags for %zu tokens (need one per token, or none)", dead.size(),
+			      tokens.size());
 	if (seqOffsets.empty()) {
 		if (sequences != 1)
 			return errorf(-EINVAL, "%zu sequence states but no sequence offsets", sequences);
@@ -127,8 +131,8 @@ Status EngramHasher::checkTokens(std::span<const int64_t> tokens, std::span<cons
 	if (mx < limit)
 		return Status::ok();
 	for (size_t i = 0; i < tokens.size(); i++) {
-		if (tokens[i] < limit)
-			continue;
+		if (tokens[i] < limit || (!dead.empty() && dead[i]))
+			continue; /* a dead token's id is never read */
 		size_t b = 0;
 		if (!seqOffsets.empty())
 			b = std::upper_bound(seqOffsets.begin(), seqOffsets.end(), i) - seqOffsets.begin() - 1;
@@ -140,8 +144,45 @@ Status EngramHasher::checkTokens(std::span<const int64_t> tokens, std::span<cons
 	return Status::ok();
 }
 
-void EngramHasher::hashRun(int64_t *history, const int64_t *tokens, size_t count, size_t tokenBase,
-			   size_t totalTokens, uint64_t *out, bool rowIds) const
+void EngramHasher::hashRun(int64_t *history, const int64_t *tokens, const uint8_t *dead, size_t count,
+			   size_t tokenBase, size_t totalTokens, uint64_t *out, bool rowIds) const
+{
+	if (!dead) {
+		hashLive(history, tokens, count, tokenBase, totalTokens, out, rowIds);
+		return;
+	}
+	/* Alternate runs of live tokens (hashed as they are) and dead ones (pad' windows). */
+	for (size_t i = 0; i < count;) {
+		size_t e = i;
+		while (e < count && !dead[e])
+			e++;
+		if (e > i)
+			hashLive(history, tokens + i, e - i, tokenBase + i, totalTokens, out, rowIds);
+		i = e;
+		while (e < count && dead[e])
+			e++;
+		if (e > i)
+			hashDead(history, e - i, tokenBase + i, totalTokens, out, rowIds);
+		i = e;
+	}
+}
+
+void EngramHasher::hashDead(int64_t *history, size_t count, size_t tokenBase, size_t totalTokens,
+			    uint64_t *out, bool rowIds) const
+{
+	/* Every dead position hashes the same all-pad' window: stride 0 reads it count times. */
+	const size_t N = layout_.maxNgram();
+	const size_t J = columns();
+	for (size_t l = 0; l < layers_.size(); l++) {
+		KernelLayer k = layers_[l].tables.view();
+		layers_[l].fn(k, padWindow_.data() + N - 1, 0, count, out + (l * totalTokens + tokenBase) * J, rowIds);
+	}
+	/* Everything up to and including a dead token is blocked for later positions. */
+	std::fill_n(history, N - 1, layout_.compressedPad());
+}
+
+void EngramHasher::hashLive(int64_t *history, const int64_t *tokens, size_t count, size_t tokenBase,
+			    size_t totalTokens, uint64_t *out, bool rowIds) const
 {
 	const size_t hist = layout_.maxNgram() - 1;
 	const size_t J = columns();
@@ -171,10 +212,10 @@ void EngramHasher::beginSequence(StreamState &state) const
 }
 
 Status EngramHasher::hashBatch(std::span<const int64_t> tokens, std::span<const uint64_t> seqOffsets,
-			       std::span<uint64_t> out, HashOutput what) const
+			       std::span<uint64_t> out, HashOutput what, std::span<const uint8_t> dead) const
 {
 	const size_t sequences = seqOffsets.empty() ? 1 : seqOffsets.size() - 1;
-	EP_TRY(checkTokens(tokens, seqOffsets, sequences, out.size()));
+	EP_TRY(checkTokens(tokens, seqOffsets, sequences, out.size(), dead));
 
 	const bool rows = what == HashOutput::RowIds;
 	for (size_t b = 0; b < sequences; b++) {
@@ -182,17 +223,17 @@ Status EngramHasher::hashBatch(std::span<const int64_t> tokens, std::span<const 
 		const size_t end = seqOffsets.empty() ? tokens.size() : seqOffsets[b + 1];
 		StreamState s;
 		beginSequence(s);
-		hashRun(s.recent.data(), tokens.data() + begin, end - begin, begin, tokens.size(),
-			out.data(), rows);
+		hashRun(s.recent.data(), tokens.data() + begin, dead.empty() ? nullptr : dead.data() + begin,
+			end - begin, begin, tokens.size(), out.data(), rows);
 	}
 	return Status::ok();
 }
 
 Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const int64_t> tokens,
 				std::span<const uint64_t> seqOffsets, std::span<uint64_t> out,
-				HashOutput what) const
+				HashOutput what, std::span<const uint8_t> dead) const
 {
-	EP_TRY(checkTokens(tokens, seqOffsets, states.size(), out.size()));
+	EP_TRY(checkTokens(tokens, seqOffsets, states.size(), out.size(), dead));
 
 	/*
 	 * Decode steps feed one or a few tokens to many sequences: rather than one
@@ -205,6 +246,7 @@ Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const i
 	const size_t hist = N - 1;
 	const size_t J = columns();
 	const size_t T = tokens.size();
+	const int64_t pad = layout_.compressedPad();
 	int64_t win[kWindows * kMaxOrder];
 	size_t filled = 0, firstToken = 0;
 
@@ -223,7 +265,8 @@ Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const i
 		if (end - begin >= kChunk / 4) {
 			if (filled)
 				flush();
-			hashRun(recent, tokens.data() + begin, end - begin, begin, T, out.data(), rows);
+			hashRun(recent, tokens.data() + begin, dead.empty() ? nullptr : dead.data() + begin,
+				end - begin, begin, T, out.data(), rows);
 			continue;
 		}
 		for (size_t i = begin; i < end; i++) {
@@ -232,9 +275,15 @@ Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const i
 			if (!filled)
 				firstToken = i;
 			int64_t *w = win + filled * N;
-			std::memcpy(w, recent, hist * sizeof(int64_t));
-			w[hist] = compressOne(tokens[i]);
-			std::memmove(recent, w + 1, hist * sizeof(int64_t));
+			if (!dead.empty() && dead[i]) [[unlikely]] {
+				/* All lookbacks blocked, k = 0 included; later tokens see pad' only. */
+				std::fill_n(w, N, pad);
+				std::fill_n(recent, hist, pad);
+			} else {
+				std::memcpy(w, recent, hist * sizeof(int64_t));
+				w[hist] = compressOne(tokens[i]);
+				std::memmove(recent, w + 1, hist * sizeof(int64_t));
+			}
 			filled++;
 		}
 	}

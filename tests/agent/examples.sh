@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 uri=emul:ep-agent-examples-$$
 trap '"$cli" destroy "$uri" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 cat >"$tmp/model.json" <<'JSON'
-{"name": "ex_small", "tokenizer_vocab_size": 1000, "engram_vocab_size": [3000, 4000],
+{"name": "ex_small", "tokenizer_vocab_size": 1000, "compressed_vocab_size": 1000, "engram_vocab_size": [3000, 4000],
  "max_ngram_size": 3, "n_embed_per_ngram": 64, "n_head_per_ngram": 4, "layer_ids": [1, 3],
  "pad_id": 2, "seed": 0}
 JSON
@@ -28,6 +28,11 @@ cat "$tmp/lookup.txt"
 grep -q '^layer 1: 3 tokens x 8 rows of 64 bytes' "$tmp/lookup.txt"
 grep -q '^layer 3: 3 tokens x 8 rows of 64 bytes' "$tmp/lookup.txt"
 [ "$(grep -c '  token ' "$tmp/lookup.txt")" -eq 6 ]
+# A dead token (dID): its id is not checked, the live mask marks it.
+"$lookup" "$uri" "$tmp/model.json" 5 d100000 7 >"$tmp/dead.txt"
+cat "$tmp/dead.txt"
+[ "$(grep -c 'token 100000 (dead):' "$tmp/dead.txt")" -eq 2 ]
+[ "$(grep -c '  token ' "$tmp/dead.txt")" -eq 6 ]
 # A bad token id is a clear error, not a crash.
 if "$lookup" "$uri" "$tmp/model.json" 5 1000 2>"$tmp/err.txt"; then
 	echo "FAIL: token 1000 accepted"; exit 1
