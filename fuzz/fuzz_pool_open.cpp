@@ -79,7 +79,7 @@ World &world()
 			die("create", s);
 		const char *json = R"({"name": "m", "engram_vocab_size": [61, 67], "max_ngram_size": 3,
 			"n_embed_per_ngram": 8, "n_head_per_ngram": 2, "layer_ids": [1, 2], "pad_id": 0,
-			"seed": 7, "tokenizer_vocab_size": 100, "dtype": "fp32"})";
+			"seed": 7, "tokenizer_vocab_size": 100, "compressed_vocab_size": 100, "dtype": "fp32"})";
 		auto cfg = parseModelJson(json, "");
 		if (!cfg)
 			die("model", cfg.status());

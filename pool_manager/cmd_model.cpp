@@ -17,7 +17,11 @@ struct ModelArgs {
 
 int runModel(const ModelArgs &a)
 {
-	auto cfg = loadModelFile(a.path);
+	// Showing a layout needs no token map; hashing with this config would (it is
+	// refused everywhere else), so say so.
+	ModelParseOptions opts;
+	opts.allowMissingVocabMap = true;
+	auto cfg = loadModelFile(a.path, opts);
 	if (!cfg)
 		return fail(cfg.status());
 	auto layout = ModelLayout::create(*cfg);
@@ -43,6 +47,9 @@ int runModel(const ModelArgs &a)
 			    { "compressed_vocab_size", m.compressedVocab() },
 			    { "compressed_pad_id", m.compressedPad() },
 			    { "half_bound", m.halfBound() },
+			    { "tokenizer_vocab_size", cfg->tokenizerVocabSize },
+			    { "vocab_map", cfg->vocabMapPath.empty() ? nlohmann::json(nullptr) : nlohmann::json(cfg->vocabMapPath) },
+			    { "vocab_map_missing", cfg->vocabMapMissing },
 			    { "out_of_vocab", cfg->clipOutOfVocab ? "clip" : "error" },
 			    { "row_format", cfg->rowFormat.describe() },
 			    { "row_stride", m.rowStride() },
@@ -56,6 +63,10 @@ int runModel(const ModelArgs &a)
 	printf("orders 2..%u x %u heads = %u ids per token per layer; V' %llu, pad' %lld, out-of-vocab %s\n",
 	       m.maxNgram(), m.heads(), m.columns(), static_cast<unsigned long long>(m.compressedVocab()),
 	       static_cast<long long>(m.compressedPad()), cfg->clipOutOfVocab ? "clip" : "error");
+	if (cfg->vocabMapMissing)
+		printf("NO TOKEN MAP: V' %llu != tokenizer %llu; hash, lookup, import and the agent refuse this model: %s\n",
+		       static_cast<unsigned long long>(cfg->compressedVocabSize),
+		       static_cast<unsigned long long>(cfg->tokenizerVocabSize), tokenMapHint().c_str());
 	printf("row format %s, stride %llu B\n", cfg->rowFormat.describe().c_str(),
 	       static_cast<unsigned long long>(m.rowStride()));
 	for (const LayerLayout &L : m.layers()) {

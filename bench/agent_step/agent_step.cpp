@@ -112,6 +112,7 @@ ModelConfig makeModel(const ConfigSpec &c, uint64_t tableBytes)
 			    {"pad_id", 2},
 			    {"seed", 0},
 			    {"tokenizer_vocab_size", 129280},
+			    {"compressed_vocab_size", 129280},
 			    {"dtype", c.dtype}};
 	if (c.scale)
 		j["scale"] = {{"dtype", "e8m0"}, {"block", 32}};

@@ -6,11 +6,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "format/layout.hpp"
+#include "hashing/primes.hpp"
 #include "io/file_util.hpp"
 #include "io/npy.hpp"
 #include "util/checksum.hpp"
@@ -62,7 +64,14 @@ int64_t ModelConfig::compressedPadId() const
 	return vocabMap[(size_t)padId];
 }
 
-Result<ModelConfig> parseModelJson(const std::string &text, const std::string &baseDir, const std::string &defaultName)
+std::string tokenMapHint()
+{
+	return "build the model file and its map with `engrampool model --from-checkpoint DIR --out MODEL.json`, "
+	       "or the map alone with `engrampool tokenmap tokenizer.json --out MAP.npy` and set \"vocab_map\"";
+}
+
+Result<ModelConfig> parseModelJson(const std::string &text, const std::string &baseDir, const std::string &defaultName,
+				   const ModelParseOptions &opts)
 {
 	json j = json::parse(text, nullptr, false);
 	if (j.is_discarded())
@@ -161,18 +170,40 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 			return fieldError("out_of_vocab", "must be \"error\" or \"clip\", found \"" + p + "\"");
 	}
 
+	// Which vocabulary the multipliers use (see the header: the no-map trap).
+	std::optional<uint64_t> declaredV;
+	if (j.contains("compressed_vocab_size")) {
+		auto d = getUnsigned(j, "compressed_vocab_size", true, 0, 1, (1ull << 40));
+		if (!d)
+			return d.status();
+		declaredV = *d;
+	}
+	bool identityVocab = false;
+	if (j.contains("identity_vocab")) {
+		if (!j["identity_vocab"].is_boolean())
+			return fieldError("identity_vocab", "must be true or false");
+		identityVocab = j["identity_vocab"].get<bool>();
+	}
+	const bool hasMap = j.contains("vocab_map") && !j["vocab_map"].is_null();
+	if (identityVocab && hasMap)
+		return fieldError("identity_vocab", "is true but the model also names a \"vocab_map\"; keep one of the two");
+
 	// Vocabulary map.
-	if (j.contains("vocab_map") && !j["vocab_map"].is_null()) {
+	if (hasMap) {
 		if (!j["vocab_map"].is_string())
 			return fieldError("vocab_map", "must be the path of an int64 .npy file");
 		std::filesystem::path p(j["vocab_map"].get<std::string>());
 		if (p.is_relative() && !baseDir.empty())
 			p = std::filesystem::path(baseDir) / p;
 		c.vocabMapPath = p.string();
-		auto m = io::loadNpyInt64(c.vocabMapPath);
-		if (!m)
-			return makeError(EP_E_MODEL, "model field 'vocab_map': " + m.status().message());
-		c.vocabMap = std::move(m.value());
+		if (opts.vocabMap) {
+			c.vocabMap = *opts.vocabMap;
+		} else {
+			auto m = io::loadNpyInt64(c.vocabMapPath);
+			if (!m)
+				return makeError(EP_E_MODEL, "model field 'vocab_map': " + m.status().message());
+			c.vocabMap = std::move(m.value());
+		}
 		if (c.vocabMap.size() != c.tokenizerVocabSize)
 			return fieldError("vocab_map", "has " + std::to_string(c.vocabMap.size()) +
 							       " entries but tokenizer_vocab_size is " +
@@ -195,10 +226,38 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 		if (distinct != (uint64_t)maxId + 1)
 			return fieldError("vocab_map", "compressed ids must be dense 0..V'-1; found " + std::to_string(distinct) +
 							       " distinct ids with maximum " + std::to_string(maxId));
+		if (declaredV && *declaredV != distinct)
+			return fieldError("compressed_vocab_size", "is " + std::to_string(*declaredV) + " but the vocab map '" +
+									   c.vocabMapPath + "' has " + std::to_string(distinct) +
+									   " distinct ids; the map does not belong to this model");
 		c.compressedVocabSize = distinct;
 		c.vocabMapHash = xxh3(c.vocabMap.data(), c.vocabMap.size() * sizeof(int64_t));
-	} else {
+	} else if (identityVocab || (declaredV && *declaredV == c.tokenizerVocabSize)) {
+		if (declaredV && *declaredV != c.tokenizerVocabSize)
+			return fieldError("compressed_vocab_size", "is " + std::to_string(*declaredV) +
+									   " but \"identity_vocab\": true needs it equal to "
+									   "'tokenizer_vocab_size' " +
+									   std::to_string(c.tokenizerVocabSize));
 		c.compressedVocabSize = c.tokenizerVocabSize;
+	} else if (declaredV) {
+		// The trap: hashing raw ids with multipliers of another vocabulary size.
+		if (!opts.allowMissingVocabMap)
+			return fieldError("vocab_map",
+					  "missing, but 'compressed_vocab_size' " + std::to_string(*declaredV) +
+						  " differs from 'tokenizer_vocab_size' " + std::to_string(c.tokenizerVocabSize) +
+						  ": token ids must go through the model's token map before hashing, "
+						  "without it every row id is wrong; " +
+						  tokenMapHint());
+		c.compressedVocabSize = *declaredV;
+		c.vocabMapMissing = true;
+	} else {
+		return fieldError("compressed_vocab_size",
+				  "missing: a model without \"vocab_map\" must say which vocabulary its hash multipliers "
+				  "use. Trained on raw token ids: add \"compressed_vocab_size\": " +
+					  std::to_string(c.tokenizerVocabSize) +
+					  " (equal to 'tokenizer_vocab_size', or \"identity_vocab\": true). Trained on a "
+					  "compressed token map (DeepSeek Engram models): " +
+					  tokenMapHint());
 	}
 	if (c.padId < 0 || (uint64_t)c.padId >= c.tokenizerVocabSize)
 		return fieldError("pad_id", std::to_string(c.padId) + " is outside the tokenizer vocabulary [0, " +
@@ -234,10 +293,30 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 	}
 	if (Status st = f.validate(); !st)
 		return makeError(EP_E_MODEL, "model row format: " + st.message());
+
+	if (j.contains("num_embeddings") && !j["num_embeddings"].is_null()) {
+		const json &ne = j["num_embeddings"];
+		if (!ne.is_array() || ne.size() != c.layerIds.size())
+			return fieldError("num_embeddings", "needs one row count per layer of layer_ids (" +
+								    std::to_string(c.layerIds.size()) + "), found " + ne.dump());
+		for (const json &e : ne) {
+			if (!e.is_number_unsigned())
+				return fieldError("num_embeddings", "entries must be non-negative integers, found " + e.dump());
+			c.numEmbeddings.push_back(e.get<uint64_t>());
+		}
+		auto rows = hashing::tableRows(c);
+		for (size_t i = 0; i < rows.size(); i++)
+			if (rows[i] != c.numEmbeddings[i])
+				return fieldError("num_embeddings",
+						  "layer " + std::to_string(c.layerIds[i]) + " declares " +
+							  std::to_string(c.numEmbeddings[i]) + " rows but the sum of its primes is " +
+							  std::to_string(rows[i]) +
+							  " (check engram_vocab_size, max_ngram_size, n_head_per_ngram and layer_ids)");
+	}
 	return c;
 }
 
-Result<ModelConfig> loadModelFile(const std::string &path)
+Result<ModelConfig> loadModelFile(const std::string &path, const ModelParseOptions &opts)
 {
 	// Model files are a few KiB; the cap keeps /dev/zero-like or runaway inputs from
 	// eating memory (non-regular files are refused outright).
@@ -246,7 +325,7 @@ Result<ModelConfig> loadModelFile(const std::string &path)
 	if (!text)
 		return text.status();
 	std::filesystem::path p(path);
-	auto r = parseModelJson(*text, p.parent_path().string(), p.stem().string());
+	auto r = parseModelJson(*text, p.parent_path().string(), p.stem().string(), opts);
 	if (!r)
 		return r.status().isOk() ? r.status() : std::move(r.status()).context(path + ": ");
 	return r;

@@ -44,7 +44,7 @@ int main()
 	CreateOptions co; // whole device
 	if (Status s = Pool::create(uri, co); !s)
 		return failWith("create", s);
-	auto cfg = parseModelJson(R"({"name":"dax","tokenizer_vocab_size":1000,"engram_vocab_size":[3000,4000],
+	auto cfg = parseModelJson(R"({"name":"dax","tokenizer_vocab_size":1000,"compressed_vocab_size":1000,"engram_vocab_size":[3000,4000],
 		"max_ngram_size":3,"n_embed_per_ngram":64,"n_head_per_ngram":4,"layer_ids":[1],"pad_id":2,"seed":0})",
 				  "");
 	if (!cfg)

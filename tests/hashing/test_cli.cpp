@@ -24,7 +24,10 @@ TEST(HashCli, HashAndModelMatchVectors)
 	eptest::TempDir dir;
 	for (auto &cs : v["cases"]) {
 		const std::string model = dir.file(cs["name"].get<std::string>() + ".json");
-		std::ofstream(model) << cs["config"].dump();
+		nlohmann::json cfg = cs["config"];
+		if (!cfg.contains("vocab_map")) // identity vocabulary, said explicitly (issue 11)
+			cfg["compressed_vocab_size"] = cfg["tokenizer_vocab_size"];
+		std::ofstream(model) << cfg.dump();
 
 		/* Every input batch as one ragged request. */
 		nlohmann::json seqs = nlohmann::json::array();
@@ -72,7 +75,7 @@ TEST(HashCli, BadTokensFail)
 		GTEST_SKIP() << cli() << " not built";
 	eptest::TempDir dir;
 	const std::string model = dir.file("m.json");
-	std::ofstream(model) << R"({"tokenizer_vocab_size": 1000, "engram_vocab_size": [5000, 7000],
+	std::ofstream(model) << R"({"tokenizer_vocab_size": 1000, "compressed_vocab_size": 1000, "engram_vocab_size": [5000, 7000],
 		"max_ngram_size": 3, "n_embed_per_ngram": 64, "n_head_per_ngram": 4,
 		"layer_ids": [1, 15], "pad_id": 2, "seed": 0})";
 	std::string out;

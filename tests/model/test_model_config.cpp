@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hashing/primes.hpp"
 #include "model/model_config.hpp"
 #include "test_util.hpp"
 
@@ -16,7 +17,7 @@ namespace {
 
 json baseModel()
 {
-	return json::parse(R"({"name":"m","tokenizer_vocab_size":1000,"engram_vocab_size":[5000,7000],
+	return json::parse(R"({"name":"m","tokenizer_vocab_size":1000,"compressed_vocab_size":1000,"engram_vocab_size":[5000,7000],
 		"max_ngram_size":3,"n_embed_per_ngram":64,"n_head_per_ngram":4,"layer_ids":[1,15],"pad_id":2,"seed":0})");
 }
 
@@ -111,6 +112,7 @@ TEST(ModelConfig, VocabMapIsCheckedAndFingerprinted)
 		map[i] = (int64_t)(i / 2); // 500 compressed ids
 	writeNpy(dir.file("map.npy"), "<i8", map.data(), map.size(), 8);
 	json j = baseModel();
+	j.erase("compressed_vocab_size"); // the map says it
 	j["vocab_map"] = "map.npy";
 	auto r = parseModelJson(j.dump(), dir.path());
 	ASSERT_TRUE(r.isOk()) << r.status().message();
@@ -158,6 +160,8 @@ TEST(ModelConfig, FingerprintCoversRowIdAndRowByteFields)
 	for (auto &[k, v] : changes) {
 		json j = baseModel();
 		j[k] = v;
+		if (k == "tokenizer_vocab_size")
+			j["compressed_vocab_size"] = v;
 		auto r = parseModelJson(j.dump(), "");
 		ASSERT_TRUE(r.isOk()) << k << ": " << r.status().message();
 		EXPECT_NE(modelFingerprint(*r), fp) << "fingerprint ignores " << k;
@@ -166,4 +170,125 @@ TEST(ModelConfig, FingerprintCoversRowIdAndRowByteFields)
 	json j = baseModel();
 	j["name"] = "other";
 	EXPECT_EQ(modelFingerprint(*parseModelJson(j.dump(), "")), fp);
+}
+
+// The trap of issue 11: a model without a token map whose tokenizer size is not the
+// compressed size it was trained with hashes every row id wrong. It is refused.
+TEST(ModelConfig, ModelWithoutMapMustSayWhichVocabulary)
+{
+	json j = baseModel();
+	j.erase("compressed_vocab_size");
+	auto r = parseModelJson(j.dump(), "");
+	ASSERT_FALSE(r.isOk());
+	EXPECT_EQ(r.code(), EP_E_MODEL);
+	const std::string m = r.status().message();
+	EXPECT_NE(m.find("'compressed_vocab_size'"), std::string::npos) << m;
+	EXPECT_NE(m.find("1000"), std::string::npos) << m;
+	EXPECT_NE(m.find("identity_vocab"), std::string::npos) << m;
+	EXPECT_NE(m.find("--from-checkpoint"), std::string::npos) << m;
+
+	// Either declaration of the identity works and fingerprints the same.
+	auto a = parseModelJson(baseModel().dump(), "");
+	ASSERT_TRUE(a.isOk()) << a.status().message();
+	j["identity_vocab"] = true;
+	j["vocab_map"] = nullptr;
+	auto b = parseModelJson(j.dump(), "");
+	ASSERT_TRUE(b.isOk()) << b.status().message();
+	EXPECT_EQ(b->compressedVocabSize, 1000u);
+	EXPECT_EQ(modelFingerprint(*a), modelFingerprint(*b));
+
+	// identity_vocab contradicting a declared compressed size.
+	j["compressed_vocab_size"] = 900;
+	expectFieldError(j, "compressed_vocab_size");
+	j = baseModel();
+	j["identity_vocab"] = "yes";
+	expectFieldError(j, "identity_vocab");
+
+	// The trap itself: V' != tokenizer size and no map. Both numbers and the fix named.
+	j = baseModel();
+	j["compressed_vocab_size"] = 700;
+	r = parseModelJson(j.dump(), "");
+	ASSERT_FALSE(r.isOk());
+	const std::string t = r.status().message();
+	EXPECT_NE(t.find("'vocab_map'"), std::string::npos) << t;
+	EXPECT_NE(t.find("'compressed_vocab_size' 700"), std::string::npos) << t;
+	EXPECT_NE(t.find("'tokenizer_vocab_size' 1000"), std::string::npos) << t;
+	EXPECT_NE(t.find("engrampool tokenmap"), std::string::npos) << t;
+	// Shown as a layout only when asked, and marked.
+	ModelParseOptions lenient;
+	lenient.allowMissingVocabMap = true;
+	auto l = parseModelJson(j.dump(), "", "m", lenient);
+	ASSERT_TRUE(l.isOk()) << l.status().message();
+	EXPECT_TRUE(l->vocabMapMissing);
+	EXPECT_EQ(l->compressedVocabSize, 700u);
+}
+
+TEST(ModelConfig, CompressedSizeMustMatchTheMap)
+{
+	eptest::TempDir dir;
+	std::vector<int64_t> map(1000);
+	for (size_t i = 0; i < map.size(); i++)
+		map[i] = (int64_t)(i % 300);
+	writeNpy(dir.file("map.npy"), "<i8", map.data(), map.size(), 8);
+	json j = baseModel();
+	j["vocab_map"] = "map.npy";
+	j["compressed_vocab_size"] = 301;
+	auto r = parseModelJson(j.dump(), dir.path());
+	ASSERT_FALSE(r.isOk());
+	EXPECT_NE(r.status().message().find("'compressed_vocab_size'"), std::string::npos);
+	EXPECT_NE(r.status().message().find("301"), std::string::npos);
+	EXPECT_NE(r.status().message().find("300 distinct"), std::string::npos) << r.status().message();
+	j["compressed_vocab_size"] = 300;
+	auto ok = parseModelJson(j.dump(), dir.path());
+	ASSERT_TRUE(ok.isOk()) << ok.status().message();
+	EXPECT_EQ(ok->compressedVocabSize, 300u);
+	j["identity_vocab"] = true;
+	expectFieldError(j, "identity_vocab", dir.path());
+}
+
+TEST(ModelConfig, NumEmbeddingsIsChecked)
+{
+	auto base = parseModelJson(baseModel().dump(), "");
+	ASSERT_TRUE(base.isOk());
+	json j = baseModel();
+	// Primes of [5000, 7000] x 4 heads, layers 1 and 15 (distinct across layers).
+	auto rows = engrampool::hashing::tableRows(*base);
+	j["num_embeddings"] = rows;
+	auto r = parseModelJson(j.dump(), "");
+	ASSERT_TRUE(r.isOk()) << r.status().message();
+	EXPECT_EQ(r->numEmbeddings, rows);
+	EXPECT_EQ(modelFingerprint(*r), modelFingerprint(*base));
+	j["num_embeddings"] = {rows[0], rows[1] + 1};
+	r = parseModelJson(j.dump(), "");
+	ASSERT_FALSE(r.isOk());
+	const std::string m = r.status().message();
+	EXPECT_NE(m.find("'num_embeddings'"), std::string::npos) << m;
+	EXPECT_NE(m.find("layer 15"), std::string::npos) << m;
+	EXPECT_NE(m.find(std::to_string(rows[1] + 1)), std::string::npos) << m;
+	EXPECT_NE(m.find(std::to_string(rows[1])), std::string::npos) << m;
+	j["num_embeddings"] = {rows[0]};
+	expectFieldError(j, "num_embeddings");
+}
+
+// The shipped V4.1 model: the real geometry checks out, but without its token map it
+// refuses to be used for hashing and says how to build the map.
+TEST(ModelConfig, DeepSeekV41FlashExample)
+{
+	const std::string path = eptest::sourceRoot() + "/examples/models/deepseek_v41_flash.json";
+	auto r = loadModelFile(path);
+	ASSERT_FALSE(r.isOk());
+	const std::string m = r.status().message();
+	EXPECT_NE(m.find("99092"), std::string::npos) << m;
+	EXPECT_NE(m.find("129280"), std::string::npos) << m;
+	EXPECT_NE(m.find("engrampool model --from-checkpoint"), std::string::npos) << m;
+	ModelParseOptions lenient;
+	lenient.allowMissingVocabMap = true;
+	auto l = loadModelFile(path, lenient);
+	ASSERT_TRUE(l.isOk()) << l.status().message();
+	EXPECT_EQ(l->numEmbeddings, (std::vector<uint64_t>{384006168, 384016682}));
+	EXPECT_EQ(l->rowFormat.rowStride(), 264u);
+	for (const char *f : {"engram_27b.json", "engram_demo_v1.json"}) {
+		auto e = loadModelFile(eptest::sourceRoot() + "/examples/models/" + f);
+		EXPECT_TRUE(e.isOk()) << f << ": " << e.status().message();
+	}
 }

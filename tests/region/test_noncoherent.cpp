@@ -17,7 +17,7 @@ namespace {
 
 ModelConfig smallModel()
 {
-	auto c = parseModelJson(R"({"name":"nc","tokenizer_vocab_size":1000,"engram_vocab_size":[3000,4000],
+	auto c = parseModelJson(R"({"name":"nc","tokenizer_vocab_size":1000,"compressed_vocab_size":1000,"engram_vocab_size":[3000,4000],
 		"max_ngram_size":3,"n_embed_per_ngram":64,"n_head_per_ngram":4,"layer_ids":[1,15],"pad_id":2,"seed":0})",
 				"");
 	EXPECT_TRUE(c.isOk());

@@ -42,6 +42,7 @@ inline nlohmann::json tinyModelJson()
 {
 	return {{"name", "tiny"},
 		{"tokenizer_vocab_size", 1000},
+		{"compressed_vocab_size", 1000},
 		{"engram_vocab_size", {5000, 7000}},
 		{"max_ngram_size", 3},
 		{"n_embed_per_ngram", 64},
