@@ -6,5 +6,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${1:-build}
 "$here/scripts/setup.sh" "$builddir"
 cd "$here"
-ninja -C "$builddir" >/dev/null
+# ninja prints compile errors on stdout: quiet on success, shown on failure.
+out=$(ninja -C "$builddir" 2>&1) || { echo "$out" | grep -v '^\[' >&2; echo "build: failed" >&2; exit 1; }
 echo "build: $builddir ready ($(nproc) cores)" >&2

@@ -12,6 +12,12 @@ cd "$here"
 which=${1:-all}
 common=(-Dbuildtype=debugoptimized -Doptimization=1 -Dcuda=disabled -Dbenchmarks=disabled -Dexamples=disabled)
 
+# ninja prints compile errors on stdout: keep it quiet on success, show it on failure.
+build() {
+  local out
+  out=$(ninja "$@" 2>&1) || { echo "$out" | grep -v '^\[' >&2; echo "sanitize: build failed: ninja $*" >&2; exit 1; }
+}
+
 configure() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
@@ -21,7 +27,7 @@ configure() {
 
 if [ "$which" = asan ] || [ "$which" = all ]; then
   configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
-  ninja -C build-asan >/dev/null
+  build -C build-asan
   # halt_on_error: a UBSan report fails the test instead of scrolling by.
   # handle_segv/handle_sigbus=0: the SIGBUS guard and the read-only-mapping tests need
   # the real signals. The install test links an uninstrumented program: left out.
@@ -33,8 +39,8 @@ fi
 
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   configure build-tsan -Db_sanitize=thread -Db_lundef=false
-  ninja -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_agent_capi tests/test_gather_engine \
-    tests/test_emu_concurrent pool_manager/engrampool >/dev/null
+  build -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_agent_capi tests/test_gather_engine \
+    tests/test_emu_concurrent pool_manager/engrampool
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 4 \
       agent_rows agent_cache agent_capi gather_engine emu_concurrent
