@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// cmd_model.cpp - `engrampool model MODEL.json`: the layout derived from a model file.
+// cmd_model.cpp - `engrampool model MODEL.json`: the layout derived from a model file;
+// `engrampool model --from-checkpoint DIR --out MODEL.json`: the model file (and its
+// token map .npy beside it) of a Hugging Face checkpoint.
+#include <filesystem>
+#include <fstream>
+
 #include "cli.hpp"
 #include "hashing/layout.hpp"
+#include "io/checkpoint.hpp"
+#include "io/file_util.hpp"
+#include "tokenizer/token_map.hpp"
 #include "util/units.hpp"
 
 namespace engrampool::cli {
@@ -11,12 +19,82 @@ namespace {
 using namespace engrampool::hashing;
 
 struct ModelArgs {
-	std::string path;
-	bool json = false;
+	std::string path, checkpoint, out, name;
+	bool json = false, force = false;
 };
+
+int runModel(const ModelArgs &a);
+
+// The map goes beside the model file: MODEL.json -> MODEL.vocab_map.npy.
+std::string mapPathFor(const std::string &modelPath)
+{
+	std::filesystem::path p(modelPath);
+	return (p.parent_path() / (p.stem().string() + ".vocab_map.npy")).string();
+}
+
+int runFromCheckpoint(const ModelArgs &a)
+{
+	if (a.out.empty())
+		return fail("--from-checkpoint needs --out MODEL.json");
+	if (!a.path.empty())
+		return fail("give a MODEL file to show, or --from-checkpoint DIR --out MODEL.json, not both");
+	const std::string mapPath = mapPathFor(a.out);
+	// Refuse before the work (building the map reads the whole tokenizer).
+	if (Status s = io::checkOutputPath(a.out, {}, a.force); !s)
+		return fail(s.code() == -EEXIST ? makeError(s.code(), s.message() + " (--force overwrites)") : s);
+	if (Status s = io::checkOutputPath(mapPath, {}, a.force); !s)
+		return fail(s.code() == -EEXIST ? makeError(s.code(), s.message() + " (--force overwrites)") : s);
+	auto ck = io::openCheckpoint(a.checkpoint);
+	if (!ck)
+		return fail(ck.status());
+	auto tm = tokenizer::buildTokenMap(ck->tokenizerPath);
+	if (!tm)
+		return fail(tm.status());
+	const std::string name = a.name.empty() ? io::checkpointModelName(*ck) : a.name;
+	// Every check (map size, prime sums) before anything is written.
+	auto cfg = io::checkpointModel(*ck, name, tm->map, mapPath);
+	if (!cfg)
+		return fail(cfg.status());
+	const std::string mapRef = std::filesystem::path(mapPath).filename().string();
+	nlohmann::json doc = io::checkpointModelJson(*ck, name, tm->map.size(), mapRef);
+	Status s = io::writeOutputFile(mapPath, {}, a.force,
+				       [&](const std::string &tmp) { return tokenizer::writeTokenMapNpy(*tm, tmp); });
+	if (!s)
+		return fail(s);
+	s = io::writeOutputFile(a.out, {}, a.force, [&](const std::string &tmp) -> Status {
+		std::ofstream f(tmp);
+		f << doc.dump(2) << "\n";
+		f.close();
+		if (!f)
+			return makeError(-EIO, "write '" + tmp + "' failed");
+		return Status::ok();
+	});
+	if (!s)
+		return fail(s);
+	// What hash, lookup and the agent will read: load it back the strict way.
+	auto back = loadModelFile(a.out);
+	if (!back)
+		return fail(back.status());
+	if (modelFingerprint(*back) != modelFingerprint(*cfg))
+		return fail("'" + a.out + "' does not load back to the checkpoint's model (fingerprint " +
+			    fingerprintHex(modelFingerprint(*back)) + " != " + fingerprintHex(modelFingerprint(*cfg)) + ")");
+	if (!a.json)
+		printf("wrote %s and %s: model %s, %llu tokenizer ids -> %llu compressed, pad' %lld, fingerprint %s\n",
+		       a.out.c_str(), mapPath.c_str(), name.c_str(), (unsigned long long)tm->tokenizerSize,
+		       (unsigned long long)tm->compressedSize, (long long)back->compressedPadId(),
+		       fingerprintHex(modelFingerprint(*back)).c_str());
+	ModelArgs show;
+	show.path = a.out;
+	show.json = a.json;
+	return a.json ? runModel(show) : 0;
+}
 
 int runModel(const ModelArgs &a)
 {
+	if (!a.checkpoint.empty())
+		return runFromCheckpoint(a);
+	if (a.path.empty())
+		return fail("give a MODEL file, or --from-checkpoint DIR --out MODEL.json");
 	// Showing a layout needs no token map; hashing with this config would (it is
 	// refused everywhere else), so say so.
 	ModelParseOptions opts;
@@ -85,8 +163,15 @@ int runModel(const ModelArgs &a)
 void addModelCommand(CLI::App &root, Runner &runner)
 {
 	auto a = std::make_shared<ModelArgs>();
-	CLI::App *sub = root.add_subcommand("model", "Show the row layout derived from a model file");
-	sub->add_option("MODEL", a->path, "Model file (MODEL.json)")->required();
+	CLI::App *sub = root.add_subcommand(
+		"model", "Show the row layout derived from a model file, or write the model file of a checkpoint");
+	sub->add_option("MODEL", a->path, "Model file (MODEL.json)");
+	sub->add_option("--from-checkpoint", a->checkpoint,
+			"Hugging Face model directory: write its model file (--out) and token map (beside it, "
+			"MODEL.vocab_map.npy), built from config.json and tokenizer.json");
+	sub->add_option("--out", a->out, "With --from-checkpoint: the model file to write");
+	sub->add_option("--name", a->name, "With --from-checkpoint: the model's name (default: the directory's)");
+	sub->add_flag("--force", a->force, "With --from-checkpoint: overwrite the model file and its map");
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runModel(*a); });
 }

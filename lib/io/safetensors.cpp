@@ -18,12 +18,7 @@ using json = nlohmann::json;
 // The safetensors format caps its header at 100 MB; honour that before allocating.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
-struct TensorInfo {
-	std::string dtype;
-	std::vector<uint64_t> shape;
-	uint64_t begin = 0; // relative to the byte buffer after the header
-	uint64_t end = 0;
-};
+using TensorInfo = StTensor; // offsets relative to the data buffer while parsing
 
 // Element sizes of the safetensors dtypes; 0 for unknown ones (still bounds-checked).
 uint32_t stDtypeBytes(const std::string &d)
@@ -94,7 +89,7 @@ Status parseTensor(const std::string &path, const std::string &name, const json 
 	t.end = (*o)[1].get<uint64_t>();
 	if (t.begin > t.end || t.end > dataBytes)
 		return bad("data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-			   ") lie outside the " + std::to_string(dataBytes) + " data bytes of the file");
+			   ") lie outside the " + std::to_string(dataBytes) + " data bytes of the file (truncated?)");
 	if (uint32_t es = stDtypeBytes(t.dtype)) {
 		uint64_t n = es;
 		for (uint64_t dim : t.shape) {
@@ -110,7 +105,9 @@ Status parseTensor(const std::string &path, const std::string &name, const json 
 	return Status::ok();
 }
 
-std::string nameList(const std::map<std::string, TensorInfo> &tensors)
+} // namespace
+
+std::string stNameList(const std::map<std::string, StTensor> &tensors)
 {
 	// A whole checkpoint has thousands of tensors; a few names are enough to go on.
 	constexpr size_t kShown = 16;
@@ -128,6 +125,18 @@ std::string nameList(const std::map<std::string, TensorInfo> &tensors)
 	return s.empty() ? "(none)" : s;
 }
 
+std::string stTensorString(const StTensor &t)
+{
+	return shapeString(t.shape) + " " + t.dtype;
+}
+
+namespace {
+
+std::string nameList(const std::map<std::string, TensorInfo> &tensors)
+{
+	return stNameList(tensors);
+}
+
 bool looksLikeScale(const std::string &name)
 {
 	return name.find("scale") != std::string::npos;
@@ -135,22 +144,22 @@ bool looksLikeScale(const std::string &name)
 
 std::string tensorString(const TensorInfo &t)
 {
-	return shapeString(t.shape) + " " + t.dtype;
+	return stTensorString(t);
 }
 
 } // namespace
 
-Result<std::unique_ptr<RowSource>> openSafetensorsSource(const SourceSpec &spec,
-							 const RowFormat &fmt,
-							 uint64_t expectedRows)
+Result<SafetensorsFile> readSafetensors(const std::string &path)
 {
-	const std::string &path = spec.path;
+	SafetensorsFile out;
+	out.path = path;
 	auto fd = openReadOnly(path);
 	if (!fd)
 		return fd.status();
 	auto size = fileSize(fd->get(), path);
 	if (!size)
 		return size.status();
+	out.size = *size;
 	if (*size < 8)
 		return makeError(-EINVAL, "'" + path + "': not a safetensors file (" +
 						  std::to_string(*size) + " bytes)");
@@ -171,14 +180,29 @@ Result<std::unique_ptr<RowSource>> openSafetensorsSource(const SourceSpec &spec,
 
 	const uint64_t dataStart = 8 + headerLen;
 	const uint64_t dataBytes = *size - dataStart;
-	std::map<std::string, TensorInfo> tensors;
 	for (auto it = hdr.begin(); it != hdr.end(); ++it) {
 		if (it.key() == "__metadata__")
 			continue;
 		TensorInfo t;
 		EP_TRY(parseTensor(path, it.key(), it.value(), dataBytes, t));
-		tensors.emplace(it.key(), std::move(t));
+		t.begin += dataStart;
+		t.end += dataStart;
+		out.tensors.emplace(it.key(), std::move(t));
 	}
+	out.fd = std::move(*fd);
+	return out;
+}
+
+Result<std::unique_ptr<RowSource>> openSafetensorsSource(const SourceSpec &spec,
+							 const RowFormat &fmt,
+							 uint64_t expectedRows)
+{
+	const std::string &path = spec.path;
+	auto file = readSafetensors(path);
+	if (!file)
+		return file.status();
+	const std::map<std::string, TensorInfo> &tensors = file->tensors;
+	const uint64_t dataStart = 0; // offsets are absolute
 
 	// Pick the weight tensor.
 	std::string weightName = spec.tensor;
@@ -254,7 +278,7 @@ Result<std::unique_ptr<RowSource>> openSafetensorsSource(const SourceSpec &spec,
 	}
 
 	std::vector<SourceFile> files;
-	files.push_back({std::move(*fd), path});
+	files.push_back({std::move(file->fd), path});
 	return makeSegmentSource(std::move(files), std::move(segments), fmt, rows, std::move(desc));
 }
 

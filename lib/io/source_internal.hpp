@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,29 @@ struct SourceFile {
 std::unique_ptr<RowSource> makeSegmentSource(std::vector<SourceFile> files,
 					     std::vector<RowSegment> segments, const RowFormat &fmt,
 					     uint64_t rows, std::string description);
+
+// One tensor of a safetensors file; [begin, end) are absolute file offsets, already
+// checked to lie inside the file and (for known dtypes) to match dtype x shape.
+struct StTensor {
+	std::string dtype;
+	std::vector<uint64_t> shape;
+	uint64_t begin = 0;
+	uint64_t end = 0;
+};
+
+struct SafetensorsFile {
+	FileFd fd;
+	std::string path;
+	uint64_t size = 0;
+	std::map<std::string, StTensor> tensors;
+};
+
+// Parse the (untrusted) header of a safetensors file. A truncated file (a tensor's
+// data past its end) is refused here, naming the tensor and both sizes.
+Result<SafetensorsFile> readSafetensors(const std::string &path);
+// "[3, 4] F8_E4M3" and "a, b, ... (n more)" for messages.
+std::string stTensorString(const StTensor &t);
+std::string stNameList(const std::map<std::string, StTensor> &tensors);
 
 Result<std::unique_ptr<RowSource>> openNpySource(const SourceSpec &spec, const RowFormat &fmt,
 						 uint64_t expectedRows);
