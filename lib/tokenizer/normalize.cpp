@@ -92,7 +92,39 @@ Result<std::u16string> normalizeWith(const UNormalizer2 *n, const std::u16string
 	return out;
 }
 
+// Append the lowercase of c, taken alone: u_strToLower on a one-code-point string has
+// no neighbours to apply a context rule to, and "" is the root locale (no Turkish or
+// Lithuanian tailoring).
+Status lowerInto(UChar32 c, std::u32string &out)
+{
+	UChar src[2], dst[8];
+	int32_t n = 0;
+	U16_APPEND_UNSAFE(src, n, c);
+	UErrorCode e = U_ZERO_ERROR;
+	int32_t m = u_strToLower(dst, 8, src, n, "", &e);
+	if (U_FAILURE(e))
+		return icuError(e, "u_strToLower");
+	for (int32_t j = 0; j < m;) {
+		UChar32 lc;
+		U16_NEXT(dst, j, m, lc);
+		out += static_cast<char32_t>(lc);
+	}
+	return Status::ok();
+}
+
 } // namespace
+
+Result<std::string> lowercaseCodePoint(char32_t cp)
+{
+	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return errorf(-EINVAL, "lowercase: U+%04X is not a Unicode scalar value", static_cast<unsigned>(cp));
+	std::u32string lc;
+	EP_TRY(lowerInto(static_cast<UChar32>(cp), lc));
+	std::string out;
+	for (char32_t c : lc)
+		appendUtf8(out, c);
+	return out;
+}
 
 bool isValidUtf8(const std::string &s)
 {
@@ -198,18 +230,7 @@ Result<std::string> normalizeKey(const std::string &text)
 		U16_NEXT(nd.data(), i, nd.size(), c);
 		if (isMark(c))
 			continue;
-		UChar src[2], dst[8];
-		int32_t n = 0;
-		U16_APPEND_UNSAFE(src, n, c);
-		e = U_ZERO_ERROR;
-		int32_t m = u_strToLower(dst, 8, src, n, "", &e);
-		if (U_FAILURE(e))
-			return icuError(e, "u_strToLower");
-		for (int32_t j = 0; j < m;) {
-			UChar32 lc;
-			U16_NEXT(dst, j, m, lc);
-			cps += static_cast<char32_t>(lc);
-		}
+		EP_TRY(lowerInto(c, cps));
 	}
 
 	std::u32string runs;

@@ -18,6 +18,9 @@ inline constexpr char32_t kSentinel = 0xE000;
 // `text` must be valid UTF-8 (-EINVAL otherwise).
 Result<std::string> normalizeKey(const std::string &text);
 
+// The full lowercase mapping of one code point alone (root locale, no context):
+// U+0130 -> "i" U+0307, U+03A3 -> U+03C3 (never the final form). UTF-8.
+Result<std::string> lowercaseCodePoint(char32_t cp);
 // True when s is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool isValidUtf8(const std::string &s);
 // s with every ill-formed sequence replaced by U+FFFD, one per maximal subpart (what
