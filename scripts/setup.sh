@@ -17,7 +17,7 @@ pkgs=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
-  libxxhash-dev
+  libxxhash-dev libicu-dev
   python3 python3-numpy python3-sympy
   qemu-system-x86 busybox-static cpio kmod daxctl
   clang libclang-rt-14-dev
