@@ -7,6 +7,21 @@
 // removed, per-character full lowercase, whitespace runs, lone-space sentinel, strip), a
 // text with U+FFFD keys on its raw vocabulary string, and keys get compressed ids in order
 // of first appearance.
+//
+// Choices, checked against Hugging Face's tokenizers (npm `tokenizers` 0.23, the Rust
+// library DeepSeek's Python code calls) by tests/tokenizer/tokenmap_hf.sh:
+//  - An added or special token goes through the decoder like any token, as the library's
+//    decode([id], skip_special_tokens=False) does (ByteLevel keeps a token with characters
+//    outside its alphabet as it is, so "<｜User｜>" stays; "ĠWorld" becomes " World").
+//  - len(tokenizer) counts distinct token strings (model.vocab plus added_tokens); the
+//    reference maps ids 0..len-1 and an id with no token would decode to "". This refuses
+//    instead: ids must run 0..max without gaps and len must be max + 1 (DeepSeek's own
+//    tokenizers have no gaps), so every id the model can see has its own entry.
+//  - The lone-space sentinel is the reference's U+E000, so a U+E000 in a token's text also
+//    ends up a space.
+//  - Unicode tables are ICU's (Unicode 15 in Debian 12). The Rust library's mark table
+//    predates Unicode 13: for the marks added since (e.g. U+1ABF..U+1ACE) it keeps what
+//    this removes. No DeepSeek vocabulary token is known to hold one.
 #pragma once
 
 #include <cstdint>
