@@ -74,6 +74,26 @@ TEST(TokenMapCli, WritesTheMapAndReportsIt)
 	EXPECT_NE(o.find("9 tokenizer ids -> 7 compressed ids"), std::string::npos) << o;
 }
 
+TEST(TokenMapCli, TheMapIsAModelFilesVocabMap)
+{
+	if (access(cli().c_str(), X_OK) != 0)
+		GTEST_SKIP() << cli() << " not built";
+	eptest::TempDir dir;
+	const std::string tok = writeTokenizer(dir);
+	std::string o;
+	ASSERT_EQ(eptest::runCommand(cli() + " tokenmap " + tok + " --out " + dir.file("map.npy"), &o), 0) << o;
+	json model = { { "name", "m" },          { "tokenizer_vocab_size", 9 }, { "vocab_map", "map.npy" },
+		       { "engram_vocab_size", 5000 }, { "max_ngram_size", 3 },      { "n_embed_per_ngram", 64 },
+		       { "n_head_per_ngram", 4 },     { "layer_ids", { 1, 15 } },   { "pad_id", 2 },
+		       { "seed", 0 } };
+	std::ofstream(dir.file("model.json")) << model.dump();
+	o.clear();
+	ASSERT_EQ(eptest::runCommand(cli() + " model " + dir.file("model.json") + " --json", &o, false), 0) << o;
+	json m = json::parse(o);
+	EXPECT_EQ(m["compressed_vocab_size"], 7);
+	EXPECT_EQ(m["compressed_pad_id"], 2);
+}
+
 TEST(TokenMapCli, RefusesToOverwriteAndBadInput)
 {
 	if (access(cli().c_str(), X_OK) != 0)
