@@ -221,8 +221,10 @@ Result<ModelConfig> parseModelJson(const std::string &text, const std::string &b
 		std::vector<uint8_t> used((size_t)maxId + 1, 0);
 		uint64_t distinct = 0;
 		for (int64_t v : c.vocabMap)
-			if (!used[(size_t)v]++)
+			if (!used[(size_t)v]) { // a flag, not a counter: a key may cover thousands of ids
+				used[(size_t)v] = 1;
 				distinct++;
+			}
 		if (distinct != (uint64_t)maxId + 1)
 			return fieldError("vocab_map", "compressed ids must be dense 0..V'-1; found " + std::to_string(distinct) +
 							       " distinct ids with maximum " + std::to_string(maxId));

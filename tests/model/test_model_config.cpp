@@ -148,6 +148,23 @@ TEST(ModelConfig, VocabMapIsCheckedAndFingerprinted)
 	expectFieldError(j, "vocab_map", dir.path());
 }
 
+// A compressed id may stand for hundreds of tokenizer ids (whitespace and case variants
+// of one key): the density check counted with an 8-bit counter that wrapped at 256.
+TEST(ModelConfig, VocabMapKeyCoveringManyIdsIsDense)
+{
+	eptest::TempDir dir;
+	std::vector<int64_t> map(1000, 0);
+	for (size_t i = 700; i < map.size(); i++)
+		map[i] = (int64_t)(i - 699); // id 0 covers 700 tokenizer ids; 301 keys in all
+	writeNpy(dir.file("map.npy"), "<i8", map.data(), map.size(), 8);
+	json j = baseModel();
+	j.erase("compressed_vocab_size");
+	j["vocab_map"] = "map.npy";
+	auto r = parseModelJson(j.dump(), dir.path());
+	ASSERT_TRUE(r.isOk()) << r.status().message();
+	EXPECT_EQ(r->compressedVocabSize, 301u);
+}
+
 TEST(ModelConfig, FingerprintCoversRowIdAndRowByteFields)
 {
 	auto base = parseModelJson(baseModel().dump(), "");
