@@ -54,9 +54,13 @@ inline LayerCase makeCase(std::mt19937_64 &rng, uint32_t rowStride, size_t uniqu
 
 inline void fill(const engrampool::device::LayerBuffers &b, const LayerCase &c)
 {
-	std::memcpy(b.stagingRows, c.staged.data(), c.staged.size());
-	std::memcpy(b.stagingIndex, c.index.data(), c.index.size() * 4);
-	std::memcpy(b.stagingAdmit, c.pairs.data(), c.pairs.size() * 4);
+	// memcpy from an empty vector's data() (nullptr) is undefined even for 0 bytes.
+	if (!c.staged.empty())
+		std::memcpy(b.stagingRows, c.staged.data(), c.staged.size());
+	if (!c.index.empty())
+		std::memcpy(b.stagingIndex, c.index.data(), c.index.size() * 4);
+	if (!c.pairs.empty())
+		std::memcpy(b.stagingAdmit, c.pairs.data(), c.pairs.size() * 4);
 }
 
 // Expected output rows, and the cache after the admits (cache: rows x cacheStride).
