@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 
 namespace engrampool::hashing {
 
@@ -258,35 +259,43 @@ Status EngramHasher::hashStream(std::span<StreamState> states, std::span<const i
 		filled = 0;
 	};
 
-	for (size_t b = 0; b < states.size(); b++) {
-		const size_t begin = seqOffsets.empty() ? 0 : seqOffsets[b];
-		const size_t end = seqOffsets.empty() ? T : seqOffsets[b + 1];
-		int64_t *recent = states[b].recent.data();
-		if (end - begin >= kChunk / 4) {
-			if (filled)
-				flush();
-			hashRun(recent, tokens.data() + begin, dead.empty() ? nullptr : dead.data() + begin,
-				end - begin, begin, T, out.data(), rows);
-			continue;
-		}
-		for (size_t i = begin; i < end; i++) {
-			if (filled == kWindows)
-				flush();
-			if (!filled)
-				firstToken = i;
-			int64_t *w = win + filled * N;
-			if (!dead.empty() && dead[i]) [[unlikely]] {
-				/* All lookbacks blocked, k = 0 included; later tokens see pad' only. */
-				std::fill_n(w, N, pad);
-				std::fill_n(recent, hist, pad);
-			} else {
-				std::memcpy(w, recent, hist * sizeof(int64_t));
-				w[hist] = compressOne(tokens[i]);
-				std::memmove(recent, w + 1, hist * sizeof(int64_t));
+	/* Two instances, so that the loop without dead flags stays as it was. */
+	auto feed = [&](auto withDead) {
+		constexpr bool kDead = decltype(withDead)::value;
+		for (size_t b = 0; b < states.size(); b++) {
+			const size_t begin = seqOffsets.empty() ? 0 : seqOffsets[b];
+			const size_t end = seqOffsets.empty() ? T : seqOffsets[b + 1];
+			int64_t *recent = states[b].recent.data();
+			if (end - begin >= kChunk / 4) {
+				if (filled)
+					flush();
+				hashRun(recent, tokens.data() + begin, kDead ? dead.data() + begin : nullptr, end - begin,
+					begin, T, out.data(), rows);
+				continue;
 			}
-			filled++;
+			for (size_t i = begin; i < end; i++) {
+				if (filled == kWindows)
+					flush();
+				if (!filled)
+					firstToken = i;
+				int64_t *w = win + filled * N;
+				if (kDead && dead[i]) {
+					/* All lookbacks blocked, k = 0 included; later tokens see pad' only. */
+					std::fill_n(w, N, pad);
+					std::fill_n(recent, hist, pad);
+				} else {
+					std::memcpy(w, recent, hist * sizeof(int64_t));
+					w[hist] = compressOne(tokens[i]);
+					std::memmove(recent, w + 1, hist * sizeof(int64_t));
+				}
+				filled++;
+			}
 		}
-	}
+	};
+	if (dead.empty())
+		feed(std::false_type{});
+	else
+		feed(std::true_type{});
 	if (filled)
 		flush();
 	return Status::ok();
