@@ -47,7 +47,7 @@ PY
   "$builddir/examples/attach_lookup" "$pool" "$table" $rows
 fi
 echo "== one agent prefetch (engrampool lookup) written as .npy"
-"$ep" lookup "$pool" --model "$model" --tokens '[[15,270,3,1996],[88,270]]' --out /tmp/engrampool-demo-rows.npy
+"$ep" lookup "$pool" --model "$model" --tokens '[[15,270,3,1996],[88,270]]' --out /tmp/engrampool-demo-rows.npy --force
 
 echo "== emulated multi-host run: 4 hosts share the pool, one table replaced mid-run, every row checked"
 small=emul:engram-demo-hosts
@@ -55,6 +55,28 @@ small=emul:engram-demo-hosts
 "$ep" create "$small" --size 64M --lease-ms 500 >/dev/null
 "$ep" emulate "$small" --model tests/dax/small_model.json --hosts 4 --steps 300 --replace-at 150 --seed 7 --prepare
 "$ep" destroy "$small" >/dev/null
+
+echo "== DeepSeek-V4.1: a V4.1-shaped checkpoint (scaled engram_vocab_size, synthetic tokenizer and tensors)"
+v41=emul:engram-demo-v41
+v41dir=$(mktemp -d /tmp/engrampool-demo-v41.XXXXXX)
+cleanup_v41() { "$ep" destroy "$v41" >/dev/null 2>&1 || true; rm -rf "$v41dir"; }
+cleanup_v41_and_pool() { cleanup_v41; [ "${KEEP:-0}" = 1 ] || "$ep" destroy "$pool" >/dev/null 2>&1 || true; }
+trap cleanup_v41_and_pool EXIT
+ck="$v41dir/DeepSeek-V4.1-mini"
+/usr/bin/python3 scripts/make_v41_checkpoint.py "$ck" --cli "$ep" --vocab 20000
+"$ep" destroy "$v41" >/dev/null 2>&1 || true
+"$ep" create "$v41" --size 512M >/dev/null
+echo "== import --checkpoint: token map from tokenizer.json, every Engram layer, one publish each"
+"$ep" import "$v41" --checkpoint "$ck"
+echo "== the same again: layers already published from this checkpoint are skipped"
+"$ep" import "$v41" --checkpoint "$ck"
+"$ep" verify "$v41"
+echo "== model --from-checkpoint: the model file + token map that hash, lookup and the agent take"
+"$ep" model --from-checkpoint "$ck" --out "$v41dir/v41.json"
+echo "== lookup with a dead (image) span: positions 2-3 are dead, rows dequantized to float32"
+"$ep" lookup "$v41" --model "$v41dir/v41.json" --tokens '[[300,301,302,303,304,305],[7,8]]' \
+  --dead '[[0,0,1,1,0,0],[0,0]]' --out /tmp/engrampool-demo-v41-rows.npy --force
+cleanup_v41
 
 echo "== throughput loss (short version of bench/throughput_loss; 'bash scripts/bench.sh' runs the full set)"
 "$builddir/bench/throughput_loss/throughput_loss" --quick --no-progress --json /tmp/engrampool-demo-throughput.json
