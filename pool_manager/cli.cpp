@@ -12,6 +12,7 @@
 
 #include "io/file_util.hpp"
 #include "util/units.hpp"
+#include "util/utf8.hpp"
 
 namespace engrampool::cli {
 
@@ -237,47 +238,22 @@ std::string displayText(const std::string &s)
 		snprintf(buf, sizeof(buf), "\\x%02x", c);
 		out += buf;
 	};
-	const auto *p = reinterpret_cast<const unsigned char *>(s.data());
-	size_t n = s.size();
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		if (c == '\\') {
+	for (size_t i = 0; i < s.size();) {
+		if (s[i] == '\\') {
 			out += "\\\\";
 			i++;
 			continue;
 		}
-		if (c < 0x20 || c == 0x7f) {
-			hex(c);
-			i++;
-			continue;
-		}
-		if (c < 0x80) {
-			out += (char)c;
-			i++;
-			continue;
-		}
-		// A well-formed UTF-8 sequence (no overlongs, surrogates or > U+10FFFF)?
-		size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-		bool ok = len != 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				ok = false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (ok)
-			ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
-		// C1 controls and bidirectional overrides would act on the terminal too.
-		bool control = ok && (cp <= 0x9f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
-				      cp == 0x200e || cp == 0x200f);
-		if (!ok || control) {
-			for (size_t k = 0; k < (ok ? len : 1); k++)
-				hex(p[i + k]);
-			i += ok ? len : 1;
-			continue;
-		}
-		out.append(s, i, len);
-		i += len;
+		size_t at = i;
+		int32_t cp = nextCodePoint(s, i);
+		// Controls, ill-formed bytes and bidirectional overrides would act on the terminal.
+		bool unsafe = cp < 0 || isControlCodePoint(cp) || (cp >= 0x202a && cp <= 0x202e) ||
+			      (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f;
+		if (unsafe)
+			for (size_t k = at; k < i; k++)
+				hex((unsigned char)s[k]);
+		else
+			out.append(s, at, i - at);
 	}
 	return out;
 }

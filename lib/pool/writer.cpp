@@ -17,6 +17,7 @@
 #include "pool/pool.hpp"
 #include "util/checksum.hpp"
 #include "util/units.hpp"
+#include "util/utf8.hpp"
 
 namespace engrampool {
 
@@ -271,34 +272,17 @@ static std::string tableNameProblem(const std::string &name)
 	if (name.find_first_not_of(" \t\n\v\f\r") == std::string::npos)
 		return "is empty or blank";
 	char why[80];
-	const auto *p = reinterpret_cast<const unsigned char *>(name.data());
-	for (size_t i = 0, n = name.size(); i < n;) {
-		unsigned char c = p[i];
-		if (c < 0x20 || c == 0x7f) {
-			snprintf(why, sizeof(why), "holds control character 0x%02x at byte %zu", c, i);
+	for (size_t i = 0; i < name.size();) {
+		size_t at = i;
+		int32_t cp = nextCodePoint(name, i);
+		if (cp < 0) {
+			snprintf(why, sizeof(why), "is not valid UTF-8 (byte 0x%02x at %zu)", (unsigned char)name[at], at);
 			return why;
 		}
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-		bool ok = len != 0 && i + len <= n;
-		for (size_t k = 1; ok && k < len; k++) {
-			ok = (p[i + k] & 0xc0) == 0x80;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (!ok || (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-			snprintf(why, sizeof(why), "is not valid UTF-8 (byte 0x%02x at %zu)", c, i);
+		if (isControlCodePoint(cp)) {
+			snprintf(why, sizeof(why), "holds control character U+%04X at byte %zu", (unsigned)cp, at);
 			return why;
 		}
-		if (cp <= 0x9f) {
-			snprintf(why, sizeof(why), "holds control character U+%04X at byte %zu", (unsigned)cp, i);
-			return why;
-		}
-		i += len;
 	}
 	return "";
 }
