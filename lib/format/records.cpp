@@ -2,6 +2,8 @@
 // records.cpp - the on-media write protocol (see records.hpp).
 #include "format/records.hpp"
 
+#include <atomic>
+
 #include <algorithm>
 #include <cstring>
 
@@ -94,10 +96,16 @@ uint64_t stateWordFromBody(const CatalogEntry &e)
 
 HostSlotRead readHostSlot(const HostSlot *src, HostSlot &out)
 {
+	uint64_t before = loadWord(&src->seq);
 	std::memcpy(&out, src, sizeof(out));
+	std::atomic_thread_fence(std::memory_order_acquire);
+	uint64_t after = loadWord(&src->seq);
+	if ((before & 1) || before != after)
+		return HostSlotRead::Busy;
+	out.seq = before;
 	if (out.seq == 0 && out.state == 0)
 		return HostSlotRead::Empty;
-	if ((out.seq & 1) || out.crc != hostSlotCrc(out))
+	if (out.crc != hostSlotCrc(out))
 		return HostSlotRead::Corrupt;
 	return out.state == 0 ? HostSlotRead::Empty : HostSlotRead::Valid;
 }

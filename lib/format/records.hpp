@@ -68,8 +68,11 @@ void writeEntry(CatalogEntry *dst, EntryKind kind, uint64_t gen, const void *bod
 uint64_t stateWordFromBody(const CatalogEntry &e);
 
 // --- host slots ---------------------------------------------------------------------
-enum class HostSlotRead { Empty, Corrupt, Valid };
-// Copy a slot out of shared memory and check it (seq even, CRC). `out` holds the copy.
+// Busy: the owner was rewriting the slot during the copy (seq odd, or changed under
+// the copy); read it again. A slot that stays Busy (a writer died mid-write) is corrupt.
+enum class HostSlotRead { Empty, Corrupt, Valid, Busy };
+// Copy a slot out of shared memory and check it (seq even and unchanged, CRC). `out`
+// holds the copy.
 HostSlotRead readHostSlot(const HostSlot *src, HostSlot &out);
 // Rewrite a slot (only its owner, or the master clearing a dead host's slot).
 void writeHostSlot(HostSlot *dst, const HostSlot &body, const PersistFn &persist);

@@ -523,15 +523,30 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	return out;
 }
 
+HostSlotRead Pool::readHostSlotSettled(uint32_t i, HostSlot &out) const
+{
+	const HostSlot *hs = hostSlot(i);
+	for (int attempt = 0;; attempt++) {
+		region_->invalidate(hs, sizeof(HostSlot));
+		HostSlotRead rd = readHostSlot(hs, out);
+		if (rd != HostSlotRead::Busy)
+			return rd;
+		if (attempt >= 200)
+			return HostSlotRead::Corrupt;
+		if (attempt < 20)
+			std::this_thread::yield();
+		else
+			std::this_thread::sleep_for(std::chrono::microseconds(50));
+	}
+}
+
 std::vector<HostInfo> Pool::hosts() const
 {
 	std::vector<HostInfo> out;
 	uint64_t now = nowRealtimeNs();
 	for (uint32_t i = 0; i < kHostSlots; i++) {
-		const HostSlot *hs = hostSlot(i);
-		region_->invalidate(hs, sizeof(HostSlot));
 		HostSlot copy;
-		HostSlotRead rd = readHostSlot(hs, copy);
+		HostSlotRead rd = readHostSlotSettled(i, copy);
 		if (rd == HostSlotRead::Empty)
 			continue;
 		HostInfo h;

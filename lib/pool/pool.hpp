@@ -185,6 +185,9 @@ private:
 	format::CatalogEntry *entry(uint32_t i) const;
 	format::CatalogEntry entryCopy(uint32_t i) const; // invalidated, then copied out
 	format::HostSlot *hostSlot(uint32_t i) const;
+	// Read slot i, re-reading while its owner is mid-rewrite (a few ms at most); a slot
+	// still being rewritten after that (its writer died mid-write) reads as Corrupt.
+	format::HostSlotRead readHostSlotSettled(uint32_t i, format::HostSlot &out) const;
 	Status readSnapshotOnce(Snapshot &out, bool &retry) const;
 
 	std::unique_ptr<Region> region_;

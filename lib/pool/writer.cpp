@@ -474,8 +474,7 @@ void Pool::clearStableCorruptHostSlots()
 	std::vector<std::pair<uint32_t, HostSlot>> seen;
 	for (uint32_t i = 0; i < kHostSlots; i++) {
 		HostSlot copy;
-		region_->invalidate(hostSlot(i), sizeof(HostSlot));
-		if (readHostSlot(hostSlot(i), copy) == HostSlotRead::Corrupt)
+		if (readHostSlotSettled(i, copy) == HostSlotRead::Corrupt)
 			seen.emplace_back(i, copy);
 	}
 	if (seen.empty())
@@ -485,8 +484,7 @@ void Pool::clearStableCorruptHostSlots()
 	std::this_thread::sleep_for(std::chrono::milliseconds(50));
 	for (auto &[i, before] : seen) {
 		HostSlot now;
-		region_->invalidate(hostSlot(i), sizeof(HostSlot));
-		if (readHostSlot(hostSlot(i), now) == HostSlotRead::Corrupt && std::memcmp(&now, &before, sizeof(now)) == 0)
+		if (readHostSlotSettled(i, now) == HostSlotRead::Corrupt && std::memcmp(&now, &before, sizeof(now)) == 0)
 			(void)writeHostSlot(i, HostSlot{});
 	}
 }

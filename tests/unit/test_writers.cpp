@@ -2,9 +2,11 @@
 // test_writers.cpp - one writer at a time, mastership (EP_HOST_ID, master --take, fencing epochs), reclamation vs hosts.
 #include "pool_fixture.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "pool/host_registration.hpp"
 #include "util/host_identity.hpp"
 #include "util/units.hpp"
 
@@ -287,4 +289,34 @@ TEST(Reclamation, ExpiredHostNoLongerBlocksAndIsReleased)
 	ASSERT_EQ(c.rc, 0) << c.err;
 	EXPECT_EQ(c.json()["pending_reclaim"], 0);
 	EXPECT_TRUE(openPool(sp.uri(), false)->hosts().empty()) << "the expired slot was released";
+}
+
+// A reader that copies a host slot while its owner rewrites it must see the old or the
+// new slot, never a torn one reported as corrupted (which also dropped observedGen to 0
+// and made reclaim free a live host's extents).
+TEST(HostSlots, ReadersNeverSeeAHeartbeatMidWriteAsCorrupted)
+{
+	ScopedPool sp("emul");
+	auto p = openPool(sp.uri(), false);
+	auto reg = HostRegistration::attach(*p, 3, 7, 0);
+	ASSERT_TRUE(reg) << reg.status().message();
+	std::atomic<bool> stop{false};
+	std::thread beat([&] {
+		while (!stop.load(std::memory_order_relaxed))
+			(void)(*reg)->heartbeat(7);
+	});
+	auto reader = openPool(sp.uri(), false);
+	size_t corrupt = 0, seen = 0;
+	auto t0 = std::chrono::steady_clock::now();
+	while (msSince(t0) < 300) {
+		for (auto &h : reader->hosts()) {
+			seen++;
+			if (h.corrupt || h.observedGen != 7)
+				corrupt++;
+		}
+	}
+	stop = true;
+	beat.join();
+	EXPECT_GT(seen, 0u);
+	EXPECT_EQ(0u, corrupt) << "of " << seen << " reads";
 }
