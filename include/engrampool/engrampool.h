@@ -79,12 +79,14 @@ typedef struct ep_table_info {
 	uint32_t scale_dtype;     /* enum ep_dtype, EP_DTYPE_NONE without a scale block */
 	uint32_t scales_per_row;
 	uint32_t row_bytes;       /* packed bytes of one row */
-	uint32_t row_stride;      /* bytes between rows (row_bytes unless padding was asked) */
-	uint32_t reserved;
+	uint32_t row_stride;      /* packed: bytes between rows (row_bytes unless padding was
+	                           * asked); planar: values_per_row (the values plane's pitch) */
+	uint32_t layout;          /* enum ep_layout (was `reserved`, always 0 = packed before) */
 	uint64_t rows;
-	uint64_t data_offset;     /* offset of row 0 in the pool */
-	uint64_t data_bytes;      /* rows * row_stride */
-	uint64_t data_xxh3;       /* XXH3-64 of the data bytes */
+	uint64_t data_offset;     /* offset of row 0 in the pool (planar: of the values plane) */
+	uint64_t data_bytes;      /* packed: rows * row_stride; planar: both planes' bytes */
+	uint64_t data_xxh3;       /* XXH3-64 of the data bytes (planar: the values plane's bytes
+	                           * then the scales plane's, as one stream) */
 	uint64_t generation;      /* generation that published the table */
 } ep_table_info;
 
@@ -96,6 +98,52 @@ enum ep_dtype {
 	EP_DTYPE_FP8_E4M3 = 4,
 	EP_DTYPE_E8M0 = 5,        /* power-of-two scale byte (MX scales) */
 };
+
+/*
+ * How a table's rows sit in the pool (ep_table_info.layout).
+ * PACKED: row r at data_offset + r * row_stride: its values, then its scales.
+ * PLANAR (scaled formats only): a values plane [rows][values_per_row] with exact pitch
+ * at data_offset, then a scales plane [rows][scales_per_row] with exact pitch starting
+ * at the first 2 MiB boundary after the values plane, both inside the table's extent.
+ */
+enum ep_layout { EP_LAYOUT_PACKED = 0, EP_LAYOUT_PLANAR = 1 };
+
+/*
+ * A table's rows as planes, for servers that read the pool in place (e.g. a lookup
+ * kernel that takes a values tensor and a scales tensor with row pitches). Pointers are
+ * into the pool's mapping of this ep_pool and stay valid while it is open and the
+ * table is not removed (a removed table's space is reused once no host reads it).
+ * For a packed table the planes are strided views of the packed rows: values_pitch ==
+ * scales_pitch == row_stride and scales == values + values_bytes.
+ */
+typedef struct ep_table_planes {
+	const void *values; uint64_t values_pitch;  /* row_begin's values; bytes between rows */
+	const void *scales; uint64_t scales_pitch;  /* row_begin's scales; NULL without scales */
+	uint64_t row_begin, row_end;                /* rows [offset[h0], offset[h1]) */
+	uint32_t layout, values_bytes, scales_bytes, reserved; /* bytes per row of each part */
+} ep_table_planes;
+
+/* Plane pointers of table `name` for the hash heads [h0, h1) of its layer. A layer's
+ * table is its (max_ngram_size-1) * n_head_per_ngram per-head sub-tables (one prime size
+ * each, taken from the pool's record of the table's model) laid end to end; offset[h] is
+ * the sum of the primes of heads < h. h0 <= h1 <= heads; h0 == h1 == 0 means all heads
+ * (an empty range elsewhere is allowed: row_begin == row_end). -EINVAL: bad range;
+ * -ENOENT: no such table; EP_E_MODEL: the table's model record is missing or its primes
+ * do not add up to the table's rows. */
+EP_API int ep_pool_table_planes(ep_pool *pool, const char *name, uint32_t h0, uint32_t h1,
+				ep_table_planes *out) EP_NOEXCEPT;
+
+/* Output formats of ep_pool_read_rows_as (and of the agent, EP_AGENT_OUT()). For n rows
+ * of D values and S = D/32 scales:
+ *   PACKED  n * row_bytes: each row's values then its scales (ep_pool_read_rows);
+ *   VALUES  n * D * value size: the values part of each row;
+ *   SCALES  n * S bytes: the scales part of each row (needs a scaled format);
+ *   F32     n * D floats: dequantized (fp8-e4m3 value * 2^(e8m0 - 127) per block of 32;
+ *           unscaled formats widened);
+ *   BF16    n * D bfloat16 (round to nearest even) of the same numbers;
+ *   PLANES  the VALUES rows, then the SCALES rows (n * (D + S) bytes for fp8). */
+enum ep_row_format_out { EP_OUT_PACKED = 0, EP_OUT_VALUES = 1, EP_OUT_SCALES = 2,
+			 EP_OUT_F32 = 3, EP_OUT_BF16 = 4, EP_OUT_PLANES = 5 };
 
 EP_API const char *ep_strerror(int code) EP_NOEXCEPT;
 EP_API const char *ep_errormsg(void) EP_NOEXCEPT;
@@ -115,6 +163,11 @@ EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *ou
 /* Copy rows[i] of table `name` to dst + i * row_bytes. Ids are bounds-checked. */
 EP_API int ep_pool_read_rows(ep_pool *pool, const char *name, const uint64_t *rows, size_t n,
 			     void *dst, size_t dst_bytes) EP_NOEXCEPT;
+/* Copy rows[i] of table `name` (either layout) to dst in out_format (enum
+ * ep_row_format_out). -ENOSPC when dst_bytes is smaller than the output; -EINVAL for
+ * an unknown format or SCALES/PLANES of an unscaled table. */
+EP_API int ep_pool_read_rows_as(ep_pool *pool, const char *name, const uint64_t *rows, size_t n,
+				int out_format, void *dst, size_t dst_bytes) EP_NOEXCEPT;
 /* Recompute checksums of one table (name) or all (NULL). Returns 0 when every table
  * checked is good; EP_E_CHECKSUM when at least one is bad (the message names each bad
  * table and its problem; *bad_tables, when not NULL, receives how many); -ENOENT when
@@ -157,6 +210,12 @@ typedef struct ep_agent_config {
 #define EP_AGENT_NO_REGISTER 1u    /* do not claim a host slot (tools, tests) */
 #define EP_AGENT_NO_ADMIT 2u       /* hot-row tier holds only the static hot set */
 #define EP_AGENT_NONTEMPORAL 4u    /* streaming stores into staging */
+/* Output format of the agent's rows (flags bits 8-11; ep_agent_config is not versioned
+ * by size, so the option rides in flags): an enum ep_row_format_out, default PACKED.
+ * ep_layer_output.format reports it. */
+#define EP_AGENT_OUT_SHIFT 8u
+#define EP_AGENT_OUT_MASK (0xFu << EP_AGENT_OUT_SHIFT)
+#define EP_AGENT_OUT(fmt) (((uint32_t)(fmt) << EP_AGENT_OUT_SHIFT) & EP_AGENT_OUT_MASK)
 
 #define EP_SEQ_START 1u            /* first tokens of a sequence */
 #define EP_SEQ_END 2u              /* last tokens: the agent forgets the sequence after */
@@ -196,14 +255,20 @@ static inline void ep_prefetch_opts_init(ep_prefetch_opts *opts)
 	opts->dead = NULL;
 }
 
+/* rows: device memory, [tokens][columns] rows of row_bytes, row_stride apart, in the
+ * agent's output format (enum ep_row_format_out):
+ *   PACKED  the stored rows (values then scales);  F32 / BF16  dequantized rows;
+ *   PLANES  tokens*columns values rows (row_bytes = values bytes, row_stride apart), then,
+ *           at rows + tokens*columns*row_stride, tokens*columns scales rows of
+ *           scales_per_row bytes each, exact pitch. */
 typedef struct ep_layer_output {
-	const void *rows;           /* device memory: [tokens][columns] rows, row_stride apart */
+	const void *rows;
 	uint32_t tokens;
 	uint32_t columns;           /* (max_ngram_size - 1) * n_head_per_ngram */
 	uint32_t row_bytes;
 	uint32_t row_stride;
 	uint32_t layer_id;
-	uint32_t reserved;
+	uint32_t format;            /* enum ep_row_format_out (was `reserved`, 0 = packed) */
 	uint64_t generation;        /* pool generation the rows came from */
 } ep_layer_output;
 

@@ -74,6 +74,18 @@ public:
 	{
 		return lastError(ep_pool_read_rows(p_, name.c_str(), rows.data(), rows.size(), dst.data(), dst.size()));
 	}
+	// Rows in another output format (enum ep_row_format_out; see ep_pool_read_rows_as).
+	Error readRowsAs(const std::string &name, std::span<const uint64_t> rows, int outFormat,
+			 std::span<std::byte> dst) const
+	{
+		return lastError(ep_pool_read_rows_as(p_, name.c_str(), rows.data(), rows.size(), outFormat,
+						      dst.data(), dst.size()));
+	}
+	// Plane pointers of the hash heads [h0, h1) of a table (0, 0 = all heads).
+	Error tablePlanes(const std::string &name, uint32_t h0, uint32_t h1, ep_table_planes &out) const
+	{
+		return lastError(ep_pool_table_planes(p_, name.c_str(), h0, h1, &out));
+	}
 	// Recompute the checksums of one table (or all): no error when every table is good;
 	// EP_E_CHECKSUM naming the bad tables, with their number in *badTables, otherwise.
 	Error verify(const std::string &name = "", size_t *badTables = nullptr) const
