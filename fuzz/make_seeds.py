@@ -88,16 +88,19 @@ if os.path.isdir(ex):
             put("model", "example_" + f[:-5], open(os.path.join(ex, f), "rb").read())
 small = {"name": "m", "engram_vocab_size": [61, 67], "max_ngram_size": 3, "n_embed_per_ngram": 8,
          "n_head_per_ngram": 2, "layer_ids": [1, 2], "pad_id": 0, "seed": 7, "tokenizer_vocab_size": 100,
-         "dtype": "fp32"}
+         "compressed_vocab_size": 100, "dtype": "fp32"}
+# With a vocab map the compressed size comes from the map: no compressed_vocab_size.
+mapped = {k: v for k, v in small.items() if k != "compressed_vocab_size"}
 put("model", "small", json.dumps(small).encode())
+put("model", "small_identity", json.dumps(dict(mapped, identity_vocab=True)).encode())
 put("model", "small_fp8_scaled", json.dumps(dict(small, n_embed_per_ngram=64, dtype="fp8-e4m3",
                                                  scale={"dtype": "e8m0", "block": 16}, row_align=64)).encode())
 put("model", "small_bf16_clip", json.dumps(dict(small, engram_vocab_size=1000, max_ngram_size=4, dtype="bf16",
                                                 out_of_vocab="clip", seed=2**40)).encode())
 vmap = [i % 50 for i in range(100)]
-put("model", "vocab_map", json.dumps(dict(small, vocab_map="vocab.npy", pad_id=3)).encode() + b"\0" +
+put("model", "vocab_map", json.dumps(dict(mapped, vocab_map="vocab.npy", pad_id=3)).encode() + b"\0" +
     npy("<i8", [100], struct.pack("<100q", *vmap)))
-put("model", "vocab_map_i4", json.dumps(dict(small, vocab_map="vocab.npy", tokenizer_vocab_size=4)).encode() +
+put("model", "vocab_map_i4", json.dumps(dict(mapped, vocab_map="vocab.npy", tokenizer_vocab_size=4)).encode() +
     b"\0" + npy("<i4", [4], struct.pack("<4i", 1, 0, 1, 2)))
 put("model", "order8", json.dumps(dict(small, max_ngram_size=8, engram_vocab_size=[11, 13, 17, 19, 23, 29, 31],
                                        n_head_per_ngram=1, layer_ids=[0])).encode())
@@ -194,4 +197,4 @@ crash("fuzz_model", "vocab_map_id_int64_max", json.dumps(one).encode() + b"\0" +
 # ModelLayout::create sums 2^62-sized head primes into a uint64 row count that wraps.
 crash("fuzz_model", "layer_rows_overflow", json.dumps(
     {"engram_vocab_size": 1 << 62, "max_ngram_size": 3, "n_embed_per_ngram": 8, "n_head_per_ngram": 8,
-     "layer_ids": [0], "pad_id": 0, "seed": 0, "tokenizer_vocab_size": 100}).encode())
+     "layer_ids": [0], "pad_id": 0, "seed": 0, "tokenizer_vocab_size": 100, "compressed_vocab_size": 100}).encode())
