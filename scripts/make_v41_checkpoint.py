@@ -75,7 +75,7 @@ def make_tokenizer(rng, n_words):
               "normalized": False, "special": True} for i, s in enumerate(specials)]
     # Added, non-special tokens after the base vocabulary (image placeholders etc.).
     for s in ["<image>", "<｜User｜>", "<｜Assistant｜>"]:
-        added.append({"id": len(vocab) + len(specials) + len(added) - len(specials), "content": s,
+        added.append({"id": len(vocab) + len(added), "content": s,
                       "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
                       "special": False})
     merges = []
