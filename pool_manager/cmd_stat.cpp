@@ -3,6 +3,7 @@
 #include "cli.hpp"
 #include "device/cuda.hpp"
 #include "ep_config.h"
+#include "region/hugepages.hpp"
 #include "topology/topology.hpp"
 #include "util/cacheops.hpp"
 #include "util/units.hpp"
@@ -38,6 +39,7 @@ int runStat(const StatArgs &a)
 	nlohmann::json region = {{"kind", regionKindName(r.uri().kind)},
 				 {"path", r.uri().path},
 				 {"mapped_bytes", r.size()},
+				 {"page_size", r.pageSize()},
 				 {"mapper", r.mapping().mapper},
 				 {"byte_granular", r.mapping().byteGranular},
 				 {"flush", flushInstruction()},
@@ -103,8 +105,9 @@ int runStat(const StatArgs &a)
 		printf("master      %s (%s) epoch %llu\n", uuidToString(m->host).c_str(), displayText(m->hostname).c_str(),
 		       (unsigned long long)m->epoch);
 	printf("hosts       %zu live of %zu slots in use (lease %u ms)\n", live, hosts.size(), sb.leaseMs);
-	printf("region      %s %s, mapped with %s (%s), flush %s, data on NUMA node %d\n", regionKindName(r.uri().kind),
-	       r.uri().path.c_str(), r.mapping().mapper.c_str(), r.mapping().byteGranular ? "byte-granular" : "page-granular",
+	printf("region      %s %s, mapped with %s (%s), pages %s, flush %s, data on NUMA node %d\n",
+	       regionKindName(r.uri().kind), r.uri().path.c_str(), r.mapping().mapper.c_str(),
+	       r.mapping().byteGranular ? "byte-granular" : "page-granular", hugepages::pageSizeText(r.pageSize()).c_str(),
 	       flushInstruction(), node);
 	if (r.uri().kind == RegionKind::Dax)
 		printf("dax region  %s in region %d, %s, align %s, mode devdax\n", r.dax().devname.c_str(), r.dax().regionId,

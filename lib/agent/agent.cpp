@@ -1083,6 +1083,7 @@ std::string HostAgent::metricsJson() const
 		{"generation_changes", m.generationChanges.load()},
 		{"health", health},
 		{"device", device_->describe()},
+		{"page_size", pool_->region().pageSize()}, // bytes per page of the pool mapping (2 MiB: hugetlb/devdax)
 	};
 	return j.dump(2);
 }

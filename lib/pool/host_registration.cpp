@@ -70,11 +70,8 @@ Result<std::unique_ptr<HostRegistration>> HostRegistration::attach(const Pool &p
 	}
 	r->index_ = chosen;
 
-	int flags = O_RDWR | O_CLOEXEC;
-	if (uri.kind == RegionKind::Emul)
-		r->fd_ = shm_open(("/engrampool." + uri.name).c_str(), flags, 0);
-	else
-		r->fd_ = ::open(uri.path.c_str(), flags);
+	// The region's path is where the pool lives (emul: a hugetlbfs file or /dev/shm).
+	r->fd_ = ::open(uri.path.c_str(), O_RDWR | O_CLOEXEC);
 	if (r->fd_ < 0)
 		return errnoError(errno, "open " + uri.path + " for this host's slot (agents need write access to it)");
 	uint64_t slotOff = kHostsOffset + (uint64_t)chosen * kHostSlotSize;
@@ -82,6 +79,9 @@ Result<std::unique_ptr<HostRegistration>> HostRegistration::attach(const Pool &p
 	if (uri.kind == RegionKind::Dax) {
 		mapOff = 0; // devdax mappings are whole alignment units
 		mapLen = kDataOffset;
+	} else if (uint64_t page = pool.region().pageSize(); page > kHostSlotSize) {
+		mapOff = slotOff / page * page; // hugetlbfs: whole huge pages at aligned offsets
+		mapLen = (slotOff + kHostSlotSize + page - 1) / page * page - mapOff;
 	}
 	auto m = backend::mapFd(r->fd_, mapLen, true, mapOff);
 	if (!m)

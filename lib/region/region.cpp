@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,6 +15,7 @@
 
 #include "format/layout.hpp"
 #include "numa/numa.hpp"
+#include "region/hugepages.hpp"
 #include "region/memory_preflight.hpp"
 #include "util/cacheops.hpp"
 #include "util/units.hpp"
@@ -36,6 +39,11 @@ Result<uint64_t> fsFreeBytes(const std::string &path)
 
 Status preflightFs(const std::string &path, uint64_t size)
 {
+	// hugetlbfs reports no free blocks without a size= limit: the mapping and fallocate
+	// below decide there (ENOMEM / ENOSPC as a clear error).
+	if (std::string dir = std::filesystem::path(path).parent_path().string();
+	    hugepages::pathOnHugetlbfs(dir.empty() ? "." : dir))
+		return Status::ok();
 	auto freeBytes = fsFreeBytes(path);
 	if (!freeBytes)
 		return freeBytes.status();
@@ -61,6 +69,88 @@ Region::~Region()
 		backend::unmap(map_);
 	if (fd_ >= 0)
 		close(fd_);
+}
+
+// An emul: pool in huge pages: a file in the first usable hugetlbfs directory, every page
+// faulted in now (the mapping reserves the pages; populating them also puts them on the
+// URI's node), so a shortage is an error here, never a SIGBUS later. On failure nothing
+// is left behind and `why` says what was missing (-EEXIST only when the name is taken).
+Result<std::unique_ptr<Region>> Region::createHugeEmul(const RegionUri &uri, const CreateOptions &opts, uint64_t size,
+						       std::string &why)
+{
+	auto dirs = hugepages::hugetlbDirs();
+	if (dirs.empty()) {
+		const char *env = getenv("EP_HUGETLBFS");
+		why = env && *env ? "EP_HUGETLBFS=none"
+				  : "no hugetlbfs is mounted (scripts/setup.sh mounts one at /dev/hugepages and reserves "
+				    "pages as root)";
+		return makeError(-ENOENT, why);
+	}
+	why.clear();
+	for (auto &dir : dirs) {
+		std::string path = dir + "/" + hugepages::kFilePrefix + uri.name;
+		auto note = [&](const std::string &w) { why += (why.empty() ? "" : "; ") + w; };
+		if (!hugepages::pathOnHugetlbfs(dir)) {
+			note(dir + " is not a hugetlbfs mount");
+			continue;
+		}
+		int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, opts.mode);
+		if (fd < 0 && errno == EEXIST)
+			return makeError(-EEXIST, "emulated pool '" + uri.name + "' already exists (" + path +
+							  "); remove it with 'engrampool destroy " + uri.text + "'");
+		if (fd < 0) {
+			note("cannot create " + path + " (" + strerror(errno) + ")");
+			continue;
+		}
+		std::unique_ptr<Region> r(new Region());
+		r->uri_ = uri;
+		r->uri_.path = path;
+		r->fd_ = fd;
+		r->pageSize_ = hugepages::pageSizeOfFd(fd);
+		uint64_t hp = r->pageSize_;
+		uint64_t bytes = (size + hp - 1) / hp * hp;
+		fchmod(fd, opts.mode);
+		auto fail = [&](const std::string &w) {
+			note(w);
+			r.reset(); // unmaps, closes
+			unlink(path.c_str());
+		};
+		if (ftruncate(fd, (off_t)bytes) != 0) {
+			fail("cannot size " + path + " (" + strerror(errno) + ")");
+			continue;
+		}
+		auto m = backend::mapFd(fd, bytes, true);
+		if (!m) {
+			auto g = hugepages::readFigures();
+			fail("the kernel has " + std::to_string(g.free > g.reserved ? g.free - g.reserved : 0) + " of " +
+			     std::to_string(g.total) + " " + hugepages::pageSizeText(hp) + " pages free, the pool needs " +
+			     std::to_string(bytes / hp) + " (" + m.status().message() + ")");
+			continue;
+		}
+		r->map_ = *m;
+		if (uri.node >= 0) {
+			if (Status s = numa::bindMemory(r->map_.addr, bytes, uri.node, uri.text); !s) {
+				fail(s.message());
+				continue;
+			}
+		}
+		if (madvise(r->map_.addr, bytes, MADV_POPULATE_WRITE) != 0) {
+			int e = errno;
+			if (e != EINVAL) {
+				std::string where = uri.node >= 0 ? " on NUMA node " + std::to_string(uri.node) : "";
+				fail("the kernel could not fault in " + std::to_string(bytes / hp) + " " +
+				     hugepages::pageSizeText(hp) + " pages" + where + " (" + strerror(e) + ")");
+				continue;
+			}
+			// A kernel without MADV_POPULATE_WRITE (< 5.14): reserve through fallocate.
+			if (int rc = posix_fallocate(fd, 0, (off_t)bytes); rc != 0) {
+				fail("cannot reserve " + formatBytes(bytes) + " of huge pages (" + strerror(rc) + ")");
+				continue;
+			}
+		}
+		return r;
+	}
+	return makeError(-ENOMEM, why);
 }
 
 Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const CreateOptions &opts)
@@ -94,6 +184,7 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 		r->fd_ = ::open(uri.path.c_str(), O_RDWR | O_CLOEXEC);
 		if (r->fd_ < 0)
 			return errnoError(errno, "open " + uri.path);
+		r->pageSize_ = info->align;
 		auto m = backend::mapFd(r->fd_, size, true);
 		if (!m)
 			return std::move(m.status()).context(uri.path + ": ");
@@ -116,6 +207,28 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 				return makeError(EP_E_PREFLIGHT, v.reason);
 		}
 	}
+
+	std::string fallbackWhy;
+	if (uri.kind == RegionKind::Emul) {
+		if (std::string at = hugepages::locateEmul(uri.name); !at.empty())
+			return makeError(-EEXIST, "emulated pool '" + uri.name + "' already exists (" + at +
+							  "); remove it with 'engrampool destroy " + uri.text + "'");
+		PagePref pref = opts.pages != PagePref::Auto ? opts.pages : uri.pages;
+		if (const char *e = getenv("EP_HUGEPAGES"); pref == PagePref::Auto && e && std::strcmp(e, "0") == 0)
+			pref = PagePref::Small;
+		if (pref != PagePref::Small) {
+			std::string why;
+			auto huge = createHugeEmul(uri, opts, size, why);
+			if (huge)
+				return huge;
+			if (huge.status().code() == -EEXIST)
+				return huge.status();
+			if (pref == PagePref::Huge)
+				return makeError(EP_E_PREFLIGHT, "emulated pool '" + uri.name + "' needs huge pages (pages=2m) "
+								 "but " + why);
+			fallbackWhy = why; // warned once the /dev/shm pool exists (not before an error)
+		}
+	}
 	EP_TRY(preflightFs(uri.path, size));
 
 	int fd;
@@ -131,9 +244,15 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 		fd = ::open(uri.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opts.mode);
 		if (fd < 0)
 			return errnoError(errno, "open " + uri.path);
+		// A file: pool on hugetlbfs takes its huge pages: sizes are whole pages there.
+		if (hugepages::onHugetlbfs(fd)) {
+			uint64_t hp = hugepages::pageSizeOfFd(fd);
+			size = (size + hp - 1) / hp * hp;
+		}
 	}
 	fchmod(fd, opts.mode);
 	r->fd_ = fd;
+	r->pageSize_ = hugepages::pageSizeOfFd(fd);
 	auto cleanup = [&]() {
 		if (uri.kind == RegionKind::Emul)
 			shm_unlink(("/engrampool." + uri.name).c_str());
@@ -165,6 +284,9 @@ Result<std::unique_ptr<Region>> Region::create(const RegionUri &uri, const Creat
 							 ": the kernel refused the memory (" + strerror(rc) +
 							 "); free memory, pick another node or a smaller --size");
 	}
+	if (!fallbackWhy.empty())
+		fprintf(stderr, "engrampool: warning: emul:%s uses 4 KiB pages in /dev/shm (slower than devdax's 2 MiB): %s\n",
+			uri.name.c_str(), fallbackWhy.c_str());
 	return r;
 }
 
@@ -184,19 +306,24 @@ Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable
 		size = info->size / format::kAlignUnit * format::kAlignUnit;
 		r->fd_ = ::open(uri.path.c_str(), flags);
 	} else if (uri.kind == RegionKind::Emul) {
-		r->fd_ = shm_open(("/engrampool." + uri.name).c_str(), flags, 0);
-		if (r->fd_ < 0 && errno == ENOENT)
+		std::string at = hugepages::locateEmul(uri.name);
+		if (at.empty())
 			return makeError(-ENOENT, "emulated pool '" + uri.name + "' does not exist; create it with "
 									 "'engrampool create " + uri.text + " --size SIZE'");
+		r->uri_.path = at;
+		r->fd_ = ::open(at.c_str(), flags);
 	} else {
 		r->fd_ = ::open(uri.path.c_str(), flags);
 	}
 	if (r->fd_ < 0)
-		return errnoError(errno, "open " + uri.path);
-	if (uri.kind != RegionKind::Dax) {
+		return errnoError(errno, "open " + r->uri_.path);
+	if (uri.kind == RegionKind::Dax) {
+		r->pageSize_ = r->dax_.align ? r->dax_.align : 4096;
+	} else {
+		r->pageSize_ = hugepages::pageSizeOfFd(r->fd_);
 		struct stat st;
 		if (fstat(r->fd_, &st) != 0)
-			return errnoError(errno, "stat " + uri.path);
+			return errnoError(errno, "stat " + r->uri_.path);
 		if (!S_ISREG(st.st_mode))
 			return makeError(-EINVAL, uri.path + " is not a regular file (use dax: for device DAX)");
 		size = (uint64_t)st.st_size;
@@ -209,6 +336,11 @@ Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable
 			size = sb.poolSize;
 		else
 			size &= ~(uint64_t)4095;
+		// hugetlbfs maps whole huge pages only.
+		if (uint64_t hp = r->pageSize_; hp > 4096) {
+			uint64_t whole = (size + hp - 1) / hp * hp;
+			size = whole <= (uint64_t)st.st_size ? whole : size / hp * hp;
+		}
 	}
 	if (size < format::kMinPoolSize)
 		return makeError(EP_E_NOT_POOL, uri.path + " is too small to hold a pool (" + formatBytes(size) + ")");
@@ -234,8 +366,17 @@ Result<std::unique_ptr<Region>> Region::open(const RegionUri &uri, bool writable
 Status Region::destroy(const RegionUri &uri)
 {
 	if (uri.kind == RegionKind::Emul) {
-		if (shm_unlink(("/engrampool." + uri.name).c_str()) != 0)
-			return errnoError(errno, "remove emulated pool '" + uri.name + "'");
+		// Wherever it lives (a hugetlbfs file or the /dev/shm object), and every copy.
+		bool removed = false;
+		int err = ENOENT;
+		for (auto &p : hugepages::emulCandidates(uri.name)) {
+			if (unlink(p.c_str()) == 0)
+				removed = true;
+			else if (errno != ENOENT)
+				err = errno;
+		}
+		if (!removed)
+			return errnoError(err, "remove emulated pool '" + uri.name + "'");
 		return Status::ok();
 	}
 	if (uri.kind == RegionKind::File) {

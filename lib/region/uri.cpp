@@ -108,6 +108,17 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 			if (v != "0" && v != "1")
 				return bad(uri, "noncoherent must be 0 or 1");
 			r.noncoherent = v == "1";
+		} else if (k == "pages") {
+			if (r.kind != RegionKind::Emul)
+				return bad(uri, "'pages' applies to emul: URIs only (a file: pool takes the pages of its filesystem)");
+			if (v == "auto")
+				r.pages = PagePref::Auto;
+			else if (v == "4k" || v == "4K")
+				r.pages = PagePref::Small;
+			else if (v == "2m" || v == "2M" || v == "huge")
+				r.pages = PagePref::Huge;
+			else
+				return bad(uri, "pages must be auto, 4k or 2m, found '" + v + "'");
 		} else if (k == "latency_ns") {
 			if (!parseUint(v, u) || u > 100000)
 				return bad(uri, "latency_ns must be an integer in [0, 100000]");
@@ -122,7 +133,7 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 			r.cost.switchGbps = d;
 			r.cost.switchName = r.name;
 		} else {
-			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, latency_ns, link_gbps, switch_gbps)");
+			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, pages, latency_ns, link_gbps, switch_gbps)");
 		}
 	}
 	if (r.cost.enabled() && r.kind != RegionKind::Emul)

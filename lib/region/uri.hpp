@@ -12,6 +12,10 @@ namespace engrampool {
 
 enum class RegionKind { File, Dax, Emul };
 
+// Page size of a new emul: pool (?pages=): Auto = 2 MiB huge pages where they can be had,
+// else 4 KiB with a warning; Small = 4 KiB (/dev/shm); Huge = huge pages or an error.
+enum class PagePref { Auto, Small, Huge };
+
 // The CXL cost model of an emulated region (applied by the gather engine; all zero
 // = no modelling, no cost). Parsed here so the URI is the single place to set it.
 struct CostModel {
@@ -27,13 +31,15 @@ struct CostModel {
 struct RegionUri {
 	RegionKind kind = RegionKind::File;
 	std::string text;          // the URI as given
-	std::string path;          // file: and dax: path; emul: the /dev/shm object path
+	std::string path;          // file: and dax: path; emul: /dev/shm/engrampool.NAME until a Region
+	                           // resolves where it lives (Region::uri().path: maybe a hugetlbfs file)
 	std::string name;          // emul: the pool name
 	int node = -1;             // emul: NUMA node (-1 = no binding)
 	// emul: non-coherence checker. Read-only attachments see pool metadata through a
 	// private snapshot refreshed only by Region::invalidate(), like a host whose cache
 	// is not coherent with the writer's: a missing invalidate shows up as stale data.
 	bool noncoherent = false;
+	PagePref pages = PagePref::Auto; // emul: create only (open finds the pool wherever it is)
 	CostModel cost;
 	std::map<std::string, std::string> params;
 };

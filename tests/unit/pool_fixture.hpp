@@ -27,6 +27,7 @@
 #include "io/row_source.hpp"
 #include "model/model_config.hpp"
 #include "pool/pool.hpp"
+#include "region/hugepages.hpp"
 #include "region/region.hpp"
 #include "test_util.hpp"
 #include "util/checksum.hpp"
@@ -138,6 +139,9 @@ public:
 		if (create) {
 			engrampool::CreateOptions o;
 			o.size = size;
+			// 4 KiB pages: tests truncate and poke the backing file at any offset, which a
+			// hugetlbfs file refuses (tests/region/test_hugepages.cpp covers huge pages).
+			o.pages = engrampool::PagePref::Small;
 			auto s = Pool::create(uri_, o);
 			if (!s)
 				throw std::runtime_error("create " + uri_ + ": " + s.message());
@@ -151,10 +155,14 @@ public:
 	ScopedPool(const ScopedPool &) = delete;
 	ScopedPool &operator=(const ScopedPool &) = delete;
 	const std::string &uri() const { return uri_; }
-	// Backing file of the pool (file: path or /dev/shm object).
+	// Backing file of the pool (file: path, or wherever the emul: pool lives).
 	std::string backingPath() const
 	{
 		auto u = engrampool::parseRegionUri(uri_);
+		if (u && u->kind == engrampool::RegionKind::Emul) {
+			std::string at = engrampool::hugepages::locateEmul(u->name);
+			return at.empty() ? u->path : at;
+		}
 		return u ? u->path : path_;
 	}
 	std::string tmpFile(const std::string &name)

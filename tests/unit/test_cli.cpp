@@ -352,6 +352,7 @@ TEST_F(Cli, PreflightRefusesAndCreatesNothing)
 	expectOneLineError(r, "100.00 TiB", "emul pool larger than /dev/shm");
 	EXPECT_NE(r.err.find("free"), std::string::npos) << r.err;
 	EXPECT_NE(access(("/dev/shm/engrampool." + name).c_str(), F_OK), 0) << "no shm object left behind";
+	EXPECT_EQ(engrampool::hugepages::locateEmul(name), "") << "no hugetlbfs file left behind";
 	std::string path = dir_.file("huge");
 	expectOneLineError(runCli("create file:" + path + " --size 100T"), "100.00 TiB", "file pool larger than its fs");
 	EXPECT_NE(access(path.c_str(), F_OK), 0) << "no file left behind";
