@@ -18,7 +18,7 @@ pkgs=(
   libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
   libxxhash-dev libicu-dev
-  python3 python3-numpy python3-sympy
+  python3 python3-numpy python3-sympy python3-dev pybind11-dev python3-torch python3-pytest
   qemu-system-x86 busybox-static cpio kmod daxctl
   clang libclang-rt-14-dev
   gnuplot-nox
