@@ -3,6 +3,7 @@
 // and `engrampool import URI --checkpoint DIR [--layer L]...` (every Engram layer of a
 // Hugging Face checkpoint, one publish per layer, layers already published skipped).
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "cli.hpp"
@@ -18,7 +19,7 @@ namespace engrampool::cli {
 namespace {
 
 struct ImportArgs {
-	std::string uri, model, from, tensor, scaleTensor, scales, name, checkpoint;
+	std::string uri, model, from, tensor, scaleTensor, scales, name, checkpoint, layout;
 	std::vector<int64_t> layers;
 	int64_t layer = -1;
 	bool random = false, replace = false, json = false;
@@ -26,19 +27,48 @@ struct ImportArgs {
 	uint32_t waitMs = 10000;
 };
 
-// XXH3 of the rows a source would write, as the writer computes it (rows x stride).
-Result<uint64_t> sourceXxh3(io::RowSource &src, uint64_t stride, Progress &progress)
+// XXH3 of the rows a source would write, as the writer computes it: packed, rows x
+// stride; planar, the values plane then the scales plane (the scales are kept aside,
+// rows x scale bytes, a 33rd of the table for fp8 x 256 + e8m0 x 8).
+Result<uint64_t> sourceXxh3(io::RowSource &src, const RowFormat &f, format::TableLayout layout, Progress &progress)
 {
+	const bool planar = layout == format::TableLayout::Planar;
+	const uint64_t stride = planar ? f.rowBytes() : f.rowStride();
+	const uint32_t vb = f.valueBytes(), sb = f.scaleBytes();
 	Xxh3Stream hash;
 	const uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
 	std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * stride]);
+	std::vector<uint8_t> scales(planar ? src.rows() * sb : 0);
 	for (uint64_t r = 0; r < src.rows(); r += chunkRows) {
 		uint64_t n = std::min(chunkRows, src.rows() - r);
 		EP_TRY(src.read(r, n, buf.get()));
-		hash.update(buf.get(), n * stride);
+		if (!planar) {
+			hash.update(buf.get(), n * stride);
+		} else {
+			for (uint64_t i = 0; i < n; i++) {
+				hash.update(buf.get() + i * stride, vb);
+				std::memcpy(scales.data() + (r + i) * sb, buf.get() + i * stride + vb, sb);
+			}
+		}
 		progress.update(r + n);
 	}
+	if (planar)
+		hash.update(scales.data(), scales.size());
 	return hash.digest();
+}
+
+// --layout: default packed (measured: README "Planar or packed tables").
+Result<format::TableLayout> importLayout(const ImportArgs &a, const RowFormat &f)
+{
+	if (a.layout.empty())
+		return format::TableLayout::Packed;
+	auto l = parseLayout(a.layout);
+	if (!l)
+		return l.status();
+	if (*l == format::TableLayout::Planar && f.scaleBytes() == 0)
+		return makeError(-EINVAL, "--layout planar needs a row format with a scale block (values and scales "
+					  "planes); the model's rows are " + f.describe() + ": import them packed");
+	return *l;
 }
 
 nlohmann::json tableJson(const TableInfo &t)
@@ -51,6 +81,7 @@ nlohmann::json tableJson(const TableInfo &t)
 		{"row_bytes", t.rowBytes},
 		{"row_stride", t.rowStride},
 		{"row_format", t.format.describe()},
+		{"layout", layoutName(t.layout)},
 		{"data_bytes", t.dataBytes},
 		{"data_offset", t.dataOffset},
 		{"xxh3", fingerprintHex(t.dataXxh3)},
@@ -77,6 +108,9 @@ int runCheckpointImport(const ImportArgs &a)
 		return fail(cfg.status());
 	const uint64_t fp = modelFingerprint(*cfg);
 	const auto rows = hashing::tableRows(*cfg);
+	auto layout = importLayout(a, cfg->rowFormat);
+	if (!layout)
+		return fail(layout.status());
 	struct Job {
 		uint32_t layer;
 		uint64_t rows;
@@ -121,9 +155,12 @@ int runCheckpointImport(const ImportArgs &a)
 		if (old) {
 			// A re-run after an interruption: the same model and the same rows are
 			// already published. Reading the source is cheaper than writing and publishing.
-			if (old->modelFingerprint == fp && old->rows == j.rows && old->rowStride == stride) {
+			// Another layout is another table: it is replaced (with --replace), not skipped.
+			if (old->modelFingerprint == fp && old->rows == j.rows && old->layout == *layout &&
+			    old->rowBytes == cfg->rowFormat.rowBytes() &&
+			    (*layout == format::TableLayout::Planar || old->rowStride == stride)) {
 				Progress verifying(!a.json && stdoutIsTty(), j.rows, stride, "check " + name);
-				auto h = sourceXxh3(*j.src, stride, verifying);
+				auto h = sourceXxh3(*j.src, cfg->rowFormat, *layout, verifying);
 				if (!h)
 					return fail(h.status());
 				verifying.finish();
@@ -139,8 +176,9 @@ int runCheckpointImport(const ImportArgs &a)
 			}
 			if (!a.replace)
 				return fail("table '" + name + "' already holds other rows (model fingerprint " +
-					    fingerprintHex(old->modelFingerprint) + ", xxh3 " + fingerprintHex(old->dataXxh3) +
-					    "): --replace publishes the checkpoint's version");
+					    fingerprintHex(old->modelFingerprint) + ", " + layoutName(old->layout) +
+					    ", xxh3 " + fingerprintHex(old->dataXxh3) +
+					    "): --replace publishes the checkpoint's version (" + layoutName(*layout) + ")");
 			replace = true;
 		}
 		Progress progress(!a.json && stdoutIsTty(), j.rows, stride, "import " + name);
@@ -150,6 +188,7 @@ int runCheckpointImport(const ImportArgs &a)
 		req.layerId = j.layer;
 		req.rows = j.rows;
 		req.replace = replace;
+		req.layout = *layout;
 		req.progress = [&](uint64_t done) { progress.update(done); };
 		uint64_t t0 = nowMonotonicNs();
 		auto res = (*pool)->importTable(req, *j.src);
@@ -200,6 +239,9 @@ int runModelImport(const ImportArgs &a)
 	uint64_t rows = hashing::tableRows(*cfg)[(size_t)(it - cfg->layerIds.begin())];
 	if (a.random == !a.from.empty())
 		return fail("give exactly one source: --from FILE or --random");
+	auto layout = importLayout(a, cfg->rowFormat);
+	if (!layout)
+		return fail(layout.status());
 
 	std::unique_ptr<io::RowSource> src;
 	if (a.random) {
@@ -223,6 +265,7 @@ int runModelImport(const ImportArgs &a)
 	req.layerId = (uint32_t)a.layer;
 	req.rows = rows;
 	req.replace = a.replace;
+	req.layout = *layout;
 	req.progress = [&](uint64_t done) { progress.update(done); };
 	uint64_t t0 = nowMonotonicNs();
 	auto res = (*pool)->importTable(req, *src);
@@ -240,6 +283,7 @@ int runModelImport(const ImportArgs &a)
 			   {"row_bytes", t.rowBytes},
 			   {"row_stride", t.rowStride},
 			   {"row_format", t.format.describe()},
+			   {"layout", layoutName(t.layout)},
 			   {"data_bytes", t.dataBytes},
 			   {"data_offset", t.dataOffset},
 			   {"xxh3", fingerprintHex(t.dataXxh3)},
@@ -291,6 +335,9 @@ void addImportCommand(CLI::App &root, Runner &runner)
 	sub->add_option("--name", a->name,
 			"Table name (default MODEL/layerL): 1..63 bytes of UTF-8, no control characters, not blank");
 	sub->add_flag("--replace", a->replace, "Publish a new version of an existing table");
+	sub->add_option("--layout", a->layout,
+			"packed (default: each row's values then its scales) or planar (a values plane and a scales "
+			"plane, each with exact row pitch, 2 MiB-aligned; formats with a scale block only)");
 	sub->add_option("--wait-lock", a->waitMs, "Milliseconds to wait for another writer")
 		->check(kNonNegativeInt)
 		->capture_default_str();

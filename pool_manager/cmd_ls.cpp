@@ -24,6 +24,7 @@ nlohmann::json tableJson(const TableInfo &t)
 		{"scales_per_row", t.format.scalesPerRow()},
 		{"row_bytes", t.rowBytes},
 		{"row_stride", t.rowStride},
+		{"layout", layoutName(t.layout)},
 		{"data_offset", t.dataOffset},
 		{"data_bytes", t.dataBytes},
 		{"xxh3", fingerprintHex(t.dataXxh3)},
@@ -54,11 +55,12 @@ int runLs(const LsArgs &a)
 			   {"quarantined_slots", s->problems.size()}});
 		return 0;
 	}
-	printf("%-32s %-16s %6s %12s  %-28s %11s %5s\n", "TABLE", "MODEL", "LAYER", "ROWS", "ROW FORMAT", "SIZE", "GEN");
+	printf("%-32s %-16s %6s %12s  %-28s %-6s %11s %5s\n", "TABLE", "MODEL", "LAYER", "ROWS", "ROW FORMAT", "LAYOUT",
+	       "SIZE", "GEN");
 	for (auto &t : s->tables)
-		printf("%-32s %-16s %6u %12llu  %-28s %11s %5llu\n", displayText(t.name).c_str(), displayText(t.model).c_str(), t.layerId,
-		       (unsigned long long)t.rows, t.format.describe().c_str(), formatBytes(t.dataBytes).c_str(),
-		       (unsigned long long)t.generation);
+		printf("%-32s %-16s %6u %12llu  %-28s %-6s %11s %5llu\n", displayText(t.name).c_str(),
+		       displayText(t.model).c_str(), t.layerId, (unsigned long long)t.rows, t.format.describe().c_str(),
+		       layoutName(t.layout), formatBytes(t.dataBytes).c_str(), (unsigned long long)t.generation);
 	printf("%zu table(s) at generation %llu\n", s->tables.size(), (unsigned long long)s->generation);
 	return 0;
 }

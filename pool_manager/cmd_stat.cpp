@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // cmd_stat.cpp - `engrampool stat URI`: pool geometry, usage, master, region and topology.
+#include <algorithm>
 #include "cli.hpp"
 #include "device/cuda.hpp"
 #include "ep_config.h"
@@ -64,6 +65,7 @@ int runStat(const StatArgs &a)
 	for (auto &d : gpu.devices)
 		gpus.push_back({{"index", d.index}, {"name", d.name}, {"pci", d.pciBusId}, {"bytes", d.totalBytes}});
 
+	size_t planar = std::count_if(s->tables.begin(), s->tables.end(), [](const TableInfo &t) { return t.planar(); });
 	if (a.json) {
 		printJson({{"uri", a.uri},
 			   {"uuid", uuidToString(*reinterpret_cast<const Uuid *>(sb.poolUuid))},
@@ -76,6 +78,7 @@ int runStat(const StatArgs &a)
 			   {"free_bytes", sb.dataBytes - s->usedBytes},
 			   {"generation", s->generation},
 			   {"tables", s->tables.size()},
+			   {"layouts", {{"packed", s->tables.size() - planar}, {"planar", planar}}},
 			   {"models", s->models.size()},
 			   {"pending_reclaim", s->pendingReclaim},
 			   {"catalog_slots", sb.catalogSlots},
@@ -98,9 +101,9 @@ int runStat(const StatArgs &a)
 	printf("size        %s, data %s, used %s, free %s (2 MiB extents)\n", formatBytes(sb.poolSize).c_str(),
 	       formatBytes(sb.dataBytes).c_str(), formatBytes(s->usedBytes).c_str(),
 	       formatBytes(sb.dataBytes - s->usedBytes).c_str());
-	printf("generation  %llu   tables %zu   models %zu   awaiting reclaim %u   catalog %u/%u free\n",
-	       (unsigned long long)s->generation, s->tables.size(), s->models.size(), s->pendingReclaim, s->freeSlots,
-	       sb.catalogSlots);
+	printf("generation  %llu   tables %zu (%zu planar)   models %zu   awaiting reclaim %u   catalog %u/%u free\n",
+	       (unsigned long long)s->generation, s->tables.size(), planar, s->models.size(), s->pendingReclaim,
+	       s->freeSlots, sb.catalogSlots);
 	if (m)
 		printf("master      %s (%s) epoch %llu\n", uuidToString(m->host).c_str(), displayText(m->hostname).c_str(),
 		       (unsigned long long)m->epoch);

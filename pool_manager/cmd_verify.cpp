@@ -16,6 +16,8 @@ struct VerifyArgs {
 nlohmann::json reportJson(const VerifyReport &v)
 {
 	nlohmann::json j = {{"object", v.object}, {"table", v.table}, {"ok", v.ok}, {"problem", v.problem}};
+	if (!v.layout.empty())
+		j["layout"] = v.layout;
 	if (v.object == "table" && (v.expected || v.actual)) {
 		j["expected_xxh3"] = fingerprintHex(v.expected);
 		j["actual_xxh3"] = fingerprintHex(v.actual);

@@ -36,9 +36,10 @@ constexpr int kReread = 1;
 struct HostAgent::View {
 	uint64_t generation = 0;
 	struct Layer {
-		const uint8_t *data = nullptr;
+		const uint8_t *data = nullptr;  // packed rows, or the values plane of a planar table
 		uint64_t rows = 0;
-		uint32_t stride = 0;
+		uint32_t stride = 0;            // packed: row stride; planar: values pitch
+		const uint8_t *scales = nullptr; // planar: the scales plane (pitch scaleBytes); else nullptr
 		std::string name;
 		HeldTable held;              // catalog slot + generation, for re-validation
 	};
@@ -228,6 +229,12 @@ Status HostAgent::init(const AgentConfig &cfg)
 	columns_ = hasher_->columns();
 	rowStride_ = model_.rowFormat.rowStride();
 	rowBytes_ = model_.rowFormat.rowBytes();
+	valueBytes_ = model_.rowFormat.valueBytes();
+	if (cfg.outFormat != EP_OUT_PACKED)
+		return errorf(EP_E_UNSUPPORTED,
+			      "agent: output format %d is not implemented: the agent delivers packed rows (format 0) "
+			      "from packed and planar tables; read other formats with ep_pool_read_rows_as",
+			      cfg.outFormat);
 	if (cfg_.tables.empty())
 		for (auto l : model_.layerIds)
 			cfg_.tables.push_back(defaultTableName(model_.name, l));
@@ -405,18 +412,29 @@ Result<std::shared_ptr<const HostAgent::View>> HostAgent::buildView(uint64_t gen
 							     fingerprintHex(layout.fingerprint()) +
 							     ": the pool and the model file disagree");
 		const auto &ll = layout.layers()[l];
-		if (t->rows != ll.rows || t->rowStride != rowStride_ || t->rowBytes != rowBytes_)
+		// Either layout: the agent gathers packed rows of rowBytes_ (planar: both planes).
+		const bool planar = t->planar();
+		if (t->rows != ll.rows || t->rowBytes != rowBytes_ ||
+		    (planar ? t->valueBytes() != model_.rowFormat.valueBytes() : t->rowStride != rowStride_))
 			return errorf(EP_E_MODEL, "table '%s' has %llu rows of %u B, the model needs %llu rows of %u B",
-				      name.c_str(), (unsigned long long)t->rows, t->rowStride, (unsigned long long)ll.rows,
-				      rowStride_);
+				      name.c_str(), (unsigned long long)t->rows, planar ? t->rowBytes : t->rowStride,
+				      (unsigned long long)ll.rows, rowStride_);
 		View::Layer vl;
-		vl.data = pool_->tableData(*t);
+		const TablePlanes planes = pool_->tablePlanes(*t);
+		vl.data = planes.values;
+		vl.scales = planar ? planes.scales : nullptr;
 		if (cfg_.prefault) {
 			// Map every page of the table now, not one fault per gathered row later.
 			// EFAULT: a page would raise SIGBUS (the pool file was truncated under us).
-			uintptr_t a = reinterpret_cast<uintptr_t>(vl.data) & ~(uintptr_t)4095;
-			uintptr_t e = reinterpret_cast<uintptr_t>(vl.data) + t->dataBytes;
-			if (madvise(reinterpret_cast<void *>(a), e - a, MADV_POPULATE_READ) != 0 && errno == EFAULT) {
+			auto populate = [](const uint8_t *p, uint64_t bytes) {
+				uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)4095;
+				uintptr_t e = reinterpret_cast<uintptr_t>(p) + bytes;
+				return madvise(reinterpret_cast<void *>(a), e - a, MADV_POPULATE_READ) == 0 || errno != EFAULT;
+			};
+			bool readable = planar ? populate(vl.data, t->rows * t->valueBytes()) &&
+							 populate(vl.scales, t->rows * t->scaleBytes())
+					       : populate(vl.data, t->dataBytes);
+			if (!readable) {
 				uint64_t now = 0;
 				bool cut = poolBackingTruncated(*pool_, &now);
 				notePoolFault("prefaulting table '" + name + "'");
@@ -869,14 +887,25 @@ int HostAgent::processTicketOnce(Ticket &t)
 		job.table = vl.data;
 		job.tableRows = vl.rows;
 		job.rowStride = vl.stride;
-		job.rowBytes = rowBytes_;
+		job.rowBytes = vl.scales ? valueBytes_ : rowBytes_;
 		job.rows = t.missRows.data();
 		job.count = misses;
 		job.dst = buf.stagingRows;
 		job.dstStride = rowStride_;
 		if (validate)
 			callReadHook(testhooks::ReadStage::BeforeRead, l);
-		if (int rc = gather_->run(job); rc != 0) {
+		int grc = gather_->run(job);
+		const char *plane = vl.scales ? "the values plane of " : "";
+		if (grc == 0 && vl.scales) {
+			// Planar: a second pass puts each row's scales behind its values (packed rows).
+			job.table = vl.scales;
+			job.rowStride = rowBytes_ - valueBytes_;
+			job.rowBytes = rowBytes_ - valueBytes_;
+			job.dst = buf.stagingRows + valueBytes_;
+			grc = gather_->run(job);
+			plane = "the scales plane of ";
+		}
+		if (int rc = grc; rc != 0) {
 			gather::Fault f = gather_->fault();
 			std::string why = "a page is poisoned";
 			uint64_t now = 0;
@@ -885,7 +914,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 				      " bytes, the pool maps " + formatBytes(pool_->region().size());
 			if (f.sigbus)
 				notePoolFault("gather from table '" + vl.name + "': SIGBUS (" + why + ")");
-			setError("gather from table '" + vl.name + "' faulted at byte offset " + std::to_string(f.offset) +
+			setError("gather from " + std::string(plane) + "table '" + vl.name + "' faulted at byte offset " +
+				 std::to_string(f.offset) +
 				 (f.sigbus ? " (SIGBUS: " + why + ")" : ""));
 			return rc;
 		}
@@ -981,6 +1011,7 @@ int HostAgent::output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) co
 	out->columns = columns_;
 	out->rowBytes = rowBytes_;
 	out->rowStride = rowStride_;
+	out->format = (uint32_t)cfg_.outFormat;
 	out->layerId = model_.layerIds[layerIndex];
 	out->generation = t->view->generation;
 	return 0;

@@ -61,6 +61,7 @@ struct AgentConfig {
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
 	uint32_t heartbeatMs = 0;          // 0 = lease / 4
 	bool prefault = true;              // populate the tables' page tables at attach
+	int outFormat = 0;                 // enum ep_row_format_out of the delivered rows (only 0, packed, so far)
 	uint32_t refreshRetryMs = 100;     // a failed move to a new generation is retried after this
 	                                   // (at once when the committed generation moves again)
 };
@@ -83,6 +84,7 @@ struct LayerOutput {
 	uint32_t columns = 0;              // (N-1) * H
 	uint32_t rowBytes = 0;
 	uint32_t rowStride = 0;
+	uint32_t format = 0;               // enum ep_row_format_out (always packed so far)
 	uint32_t layerId = 0;
 	uint64_t generation = 0;           // the table generation the rows came from
 };
@@ -171,6 +173,7 @@ private:
 	uint32_t columns_ = 0;
 	uint32_t rowStride_ = 0;
 	uint32_t rowBytes_ = 0;
+	uint32_t valueBytes_ = 0;         // values part of a row (planar tables: the first pass)
 
 	std::shared_ptr<const View> view_;          // current generation (prefetch thread)
 	std::atomic<uint64_t> viewGeneration_{0};

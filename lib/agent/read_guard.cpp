@@ -102,7 +102,7 @@ Result<bool> tablesStillHeld(const Pool &pool, uint64_t snapGen, const HeldTable
 }
 
 Status readRowsValidated(const Pool &pool, const std::string &table, const uint64_t *rows, size_t n, void *dst,
-			 size_t dstBytes, uint64_t *generation)
+			 size_t dstBytes, uint64_t *generation, int outFormat)
 {
 	if (int rc = gather::installSigbusHandler())
 		return errorf(rc, "cannot install the SIGBUS handler");
@@ -118,7 +118,7 @@ Status readRowsValidated(const Pool &pool, const std::string &table, const uint6
 			return makeError(-ENOENT, "no table named '" + table + "'");
 		callReadHook(testhooks::ReadStage::BeforeRead, 0);
 		Status st;
-		if (gather::guardedInvoke([&] { st = pool.readRows(*t, rows, n, dst, dstBytes); }, &addr) != 0)
+		if (gather::guardedInvoke([&] { st = pool.readRowsAs(*t, rows, n, outFormat, dst, dstBytes); }, &addr) != 0)
 			return makeError(-EFAULT, poolFaultText(pool, "reading rows of table '" + table + "'", addr));
 		if (!st)
 			return st;

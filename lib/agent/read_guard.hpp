@@ -40,8 +40,9 @@ Result<bool> tablesStillHeld(const Pool &pool, uint64_t snapGen, const HeldTable
 // when the table was replaced and its space may have been reused, read again from the new
 // generation (bounded; then EP_E_RETRY). Never returns a mix of two versions. SIGBUS-guarded.
 // *generation (optional): the generation the rows belong to.
+// outFormat: enum ep_row_format_out (Pool::readRowsAs).
 Status readRowsValidated(const Pool &pool, const std::string &table, const uint64_t *rows, size_t n, void *dst,
-			 size_t dstBytes, uint64_t *generation = nullptr);
+			 size_t dstBytes, uint64_t *generation = nullptr, int outFormat = EP_OUT_PACKED);
 
 // The backing object of a file:/emul: pool is shorter than the mapping (truncated).
 // *nowBytes: its current size. Always false for dax: (a device does not shrink).

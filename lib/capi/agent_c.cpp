@@ -66,6 +66,7 @@ EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
 			c.hotSetFile = cfg->hot_set_file;
 		c.registerHost = !(cfg->flags & EP_AGENT_NO_REGISTER);
 		c.hostIndex = cfg->host_index;
+		c.outFormat = (int)((cfg->flags & EP_AGENT_OUT_MASK) >> EP_AGENT_OUT_SHIFT);
 		auto a = HostAgent::create(c);
 		if (!a)
 			return report(a.status());
@@ -154,6 +155,7 @@ EP_API int ep_agent_output(ep_agent *agent, uint64_t ticket, uint32_t layer, ep_
 		out->columns = o.columns;
 		out->row_bytes = o.rowBytes;
 		out->row_stride = o.rowStride;
+		out->format = o.format;
 		out->layer_id = o.layerId;
 		out->generation = o.generation;
 		return 0;

@@ -142,6 +142,50 @@ EP_API int ep_pool_read_rows(ep_pool *pool, const char *name, const uint64_t *ro
 	});
 }
 
+EP_API int ep_pool_read_rows_as(ep_pool *pool, const char *name, const uint64_t *rows, size_t n, int out_format,
+				void *dst, size_t dst_bytes) noexcept
+{
+	return cApiCall("ep_pool_read_rows_as", [&] {
+		if (!pool || !name || (n && (!rows || !dst)))
+			return report(makeError(-EINVAL, "invalid arguments"));
+		if (out_format < EP_OUT_PACKED || out_format > EP_OUT_PLANES)
+			return report(errorf(-EINVAL, "unknown output format %d (0 packed, 1 values, 2 scales, 3 f32, "
+						      "4 bf16, 5 planes)",
+					     out_format));
+		return report(readRowsValidated(*pool->pool, name, rows, n, dst, dst_bytes, nullptr, out_format));
+	});
+}
+
+EP_API int ep_pool_table_planes(ep_pool *pool, const char *name, uint32_t h0, uint32_t h1,
+				ep_table_planes *out) noexcept
+{
+	return cApiCall("ep_pool_table_planes", [&] {
+		if (!pool || !name || !out)
+			return report(makeError(-EINVAL, "invalid arguments"));
+		auto s = pool->pool->snapshot();
+		if (!s)
+			return report(s.status());
+		const TableInfo *t = s->findTable(name);
+		if (!t)
+			return report(makeError(-ENOENT, std::string("no table named '") + name + "'"));
+		auto range = pool->pool->headRows(*s, *t, h0, h1);
+		if (!range)
+			return report(range.status());
+		const TablePlanes p = pool->pool->tablePlanes(*t);
+		std::memset(out, 0, sizeof(*out));
+		out->row_begin = range->first;
+		out->row_end = range->second;
+		out->values = p.values + range->first * p.valuesPitch;
+		out->values_pitch = p.valuesPitch;
+		out->scales = p.scales ? p.scales + range->first * p.scalesPitch : nullptr;
+		out->scales_pitch = p.scalesPitch;
+		out->layout = (uint32_t)t->layout;
+		out->values_bytes = t->valueBytes();
+		out->scales_bytes = t->scaleBytes();
+		return 0;
+	});
+}
+
 EP_API int ep_pool_verify_tables(ep_pool *pool, const char *name, size_t *bad_tables) noexcept
 {
 	return cApiCall("ep_pool_verify_tables", [&] {

@@ -141,6 +141,38 @@ Status validateSuperblock(const Superblock &sb, uint64_t regionSize)
 	return Status::ok();
 }
 
+// Planar geometry from an entry (untrusted): the values plane [rows][rowStride] at
+// dataOffset and the scales plane [rows][rowBytes - rowStride] at scalesOffset, both
+// whole inside the extent (already checked to lie in the data area), not overlapping,
+// the scales plane at the first 2 MiB boundary after the values plane.
+static Status validatePlanarGeometry(const TableBody &t, const std::string &name)
+{
+	const uint64_t vb = t.rowStride, sbytes = t.rowBytes > t.rowStride ? t.rowBytes - t.rowStride : 0;
+	const uint64_t extentEnd = t.dataOffset + t.extentBytes;
+	auto bad = [&](const char *why) {
+		return errorf(EP_E_CORRUPT,
+			      "table '%s': planar geometry is inconsistent: %s (rows %llu, values %llu B, scales %llu B "
+			      "per row, scales plane at %llu, extent [%llu, %llu))",
+			      name.c_str(), why, (unsigned long long)t.rows, (unsigned long long)vb,
+			      (unsigned long long)sbytes, (unsigned long long)t.scalesOffset,
+			      (unsigned long long)t.dataOffset, (unsigned long long)extentEnd);
+	};
+	if (t.scaleDtype == 0 || t.scalesPerRow == 0)
+		return bad("a planar table needs a scale block");
+	if (t.rows == 0 || vb == 0 || sbytes == 0 || t.rowBytes != vb + sbytes)
+		return bad("row sizes do not add up");
+	// rows * vb cannot overflow once rows <= extent / vb.
+	if (t.rows > t.extentBytes / vb || t.rows > t.extentBytes / sbytes)
+		return bad("a plane is larger than the extent");
+	if (t.dataBytes != t.rows * (vb + sbytes))
+		return bad("data bytes are not rows x (values + scales)");
+	if (t.scalesOffset != planarScalesOffset(t.dataOffset, t.rows, vb))
+		return bad("the scales plane is not at the first 2 MiB boundary after the values plane");
+	if (t.scalesOffset > extentEnd || t.rows * sbytes > extentEnd - t.scalesOffset)
+		return bad("the scales plane ends outside the extent");
+	return Status::ok();
+}
+
 Status validateTableBody(const TableBody &t, const Superblock &sb)
 {
 	uint64_t dataEnd = sb.dataOffset + sb.dataBytes;
@@ -150,8 +182,12 @@ Status validateTableBody(const TableBody &t, const Superblock &sb)
 		return errorf(EP_E_CORRUPT, "table '%s': extent [%llu, +%llu) is outside the data area [%llu, %llu)",
 			      name.c_str(), (unsigned long long)t.dataOffset, (unsigned long long)t.extentBytes,
 			      (unsigned long long)sb.dataOffset, (unsigned long long)dataEnd);
+	if (t.layout == (uint32_t)TableLayout::Planar)
+		return validatePlanarGeometry(t, name);
+	if (t.layout != (uint32_t)TableLayout::Packed)
+		return errorf(EP_E_CORRUPT, "table '%s': unknown layout %u (0 packed, 1 planar)", name.c_str(), t.layout);
 	if (t.rowStride == 0 || t.rowBytes == 0 || t.rowBytes > t.rowStride || t.rows == 0 ||
-	    t.rows > t.extentBytes / t.rowStride || t.dataBytes != t.rows * (uint64_t)t.rowStride)
+	    t.rows > t.extentBytes / t.rowStride || t.dataBytes != t.rows * (uint64_t)t.rowStride || t.scalesOffset != 0)
 		return errorf(EP_E_CORRUPT, "table '%s': row geometry is inconsistent (rows %llu, stride %u, bytes %llu)",
 			      name.c_str(), (unsigned long long)t.rows, t.rowStride, (unsigned long long)t.dataBytes);
 	return Status::ok();

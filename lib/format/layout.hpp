@@ -109,16 +109,34 @@ struct TableBody {
 	uint32_t valuesPerRow;
 	uint32_t scaleDtype;
 	uint32_t scalesPerRow;
-	uint32_t rowBytes;
-	uint32_t rowStride;
-	uint32_t reserved0;
+	uint32_t rowBytes;        // values + scales of one row
+	uint32_t rowStride;       // packed: bytes between rows; planar: the values plane's pitch
+	uint32_t layout;          // TableLayout (was reserved0: 0 = packed, so older pools stay valid)
 	uint64_t rows;
-	uint64_t dataOffset;      // absolute offset in the pool, kAlignUnit aligned
+	uint64_t dataOffset;      // absolute offset in the pool, kAlignUnit aligned (planar: values plane)
 	uint64_t extentBytes;     // bytes reserved (kAlignUnit multiple)
-	uint64_t dataBytes;       // rows * rowStride
-	uint64_t dataXxh3;
+	uint64_t dataBytes;       // rows * rowStride; planar: rows * rowBytes (both planes)
+	uint64_t dataXxh3;        // planar: XXH3-64 of the values plane then the scales plane
 	uint64_t importTimeNs;
+	uint64_t scalesOffset;    // planar: absolute offset of the scales plane; packed: 0
 };
+
+// How a table's rows sit in its extent (ep_layout).
+//   Packed: row r at dataOffset + r * rowStride, values then scales.
+//   Planar: values [rows][valueBytes] at dataOffset, pitch valueBytes exactly; scales
+//           [rows][scaleBytes] at scalesOffset = the first kAlignUnit boundary after
+//           the values plane, pitch scaleBytes exactly. Only formats with a scale block.
+enum class TableLayout : uint32_t { Packed = 0, Planar = 1 };
+inline uint64_t planarScalesOffset(uint64_t dataOffset, uint64_t rows, uint64_t valueBytes)
+{
+	return dataOffset + (rows * valueBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+}
+// Bytes of the extent a planar table needs (a kAlignUnit multiple).
+inline uint64_t planarExtentBytes(uint64_t rows, uint64_t valueBytes, uint64_t scaleBytes)
+{
+	uint64_t v = (rows * valueBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+	return v + (rows * scaleBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+}
 
 // One catalog slot. stateWord and removedWord sit outside the CRC: they are the
 // words that change in place, each with its own check bits.
@@ -137,6 +155,7 @@ struct CatalogEntry {
 	uint32_t crc;             // CRC32C of bytes [16, 508)
 };
 static_assert(sizeof(CatalogEntry) == kEntrySize);
+static_assert(sizeof(TableBody) <= sizeof(CatalogEntry::raw), "TableBody grows only into the entry's free bytes");
 static_assert(offsetof(CatalogEntry, crc) == 508);
 
 // Host slots are written only by the host that owns them (no cross-host atomics).

@@ -66,11 +66,15 @@ float e8m0ToFloat(uint8_t e)
 
 void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst)
 {
-	widenToFloat(f.dtype, row, f.valuesPerRow, dst);
+	dequantizeRow(f, row, row + f.valueBytes(), dst);
+}
+
+void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *s, float *dst)
+{
+	widenToFloat(f.dtype, values, f.valuesPerRow, dst);
 	const uint32_t scales = f.scalesPerRow();
 	if (!scales)
 		return;
-	const uint8_t *s = row + f.valueBytes();
 	for (uint32_t b = 0; b < scales; b++) {
 		float *v = dst + (size_t)b * f.scaleBlock;
 		if (f.scaleDtype == Dtype::E8M0) {
@@ -89,6 +93,20 @@ void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst)
 				v[i] *= scale;
 		}
 	}
+}
+
+} // namespace engrampool
+
+namespace engrampool {
+
+uint16_t floatToBf16(float v)
+{
+	uint32_t b;
+	std::memcpy(&b, &v, 4);
+	if ((b & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((b >> 16) | 0x40u); // NaN: keep it a (quiet) NaN
+	b += 0x7fffu + ((b >> 16) & 1u);          // round to nearest, ties to even
+	return (uint16_t)(b >> 16);
 }
 
 } // namespace engrampool

@@ -33,5 +33,9 @@ float e8m0ToFloat(uint8_t e);
 // block is widened as it is. Each product is exact unless it overflows float32 (inf) or
 // the scale is NaN (NaN). What `lookup` writes by default; the data path never does this.
 void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst);
+// The same with the values and the scale block apart (a planar table's two planes).
+void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *scales, float *dst);
+// float32 to bfloat16, round to nearest even (NaN stays a quiet NaN).
+uint16_t floatToBf16(float v);
 
 } // namespace engrampool

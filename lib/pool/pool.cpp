@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 
 #include "format/records.hpp"
+#include "hashing/primes.hpp"
+#include "model/widen.hpp"
 #include "util/cacheops.hpp"
 #include "util/checksum.hpp"
 #include "util/units.hpp"
@@ -57,6 +59,7 @@ void toCInfo(const TableInfo &t, ep_table_info &o)
 	o.scales_per_row = t.format.scalesPerRow();
 	o.row_bytes = t.rowBytes;
 	o.row_stride = t.rowStride;
+	o.layout = (uint32_t)t.layout;
 	o.rows = t.rows;
 	o.data_offset = t.dataOffset;
 	o.data_bytes = t.dataBytes;
@@ -203,7 +206,9 @@ TableInfo tableFromBody(const TableBody &b, uint64_t gen, uint32_t slot)
 	t.format.valuesPerRow = b.valuesPerRow;
 	t.format.scaleDtype = (Dtype)b.scaleDtype;
 	t.format.scaleBlock = b.scalesPerRow ? b.valuesPerRow / b.scalesPerRow : 0;
-	t.format.rowAlign = b.rowStride != b.rowBytes ? b.rowStride : 0;
+	t.format.rowAlign = b.layout == 0 && b.rowStride != b.rowBytes ? b.rowStride : 0;
+	t.layout = (TableLayout)b.layout; // validateTableBody accepted it
+	t.scalesOffset = b.scalesOffset;
 	t.rowBytes = b.rowBytes;
 	t.rowStride = b.rowStride;
 	t.rows = b.rows;
@@ -398,18 +403,166 @@ Result<Snapshot> Pool::snapshot() const
 	return makeError(EP_E_RETRY, "the catalog kept changing while reading it (a busy writer); retry");
 }
 
+const char *layoutName(TableLayout l)
+{
+	return l == TableLayout::Planar ? "planar" : "packed";
+}
+
+Result<TableLayout> parseLayout(const std::string &s)
+{
+	if (s == "packed")
+		return TableLayout::Packed;
+	if (s == "planar")
+		return TableLayout::Planar;
+	return makeError(-EINVAL, "unknown layout '" + s + "' (expected packed or planar)");
+}
+
+uint64_t outputRowBytes(const RowFormat &f, int outFormat)
+{
+	switch (outFormat) {
+	case EP_OUT_PACKED: return f.rowBytes();
+	case EP_OUT_VALUES: return f.valueBytes();
+	case EP_OUT_SCALES: return f.scaleBytes();
+	case EP_OUT_F32: return (uint64_t)f.valuesPerRow * 4;
+	case EP_OUT_BF16: return (uint64_t)f.valuesPerRow * 2;
+	case EP_OUT_PLANES: return f.scaleBytes() ? f.rowBytes() : 0;
+	default: return 0;
+	}
+}
+
+TablePlanes Pool::tablePlanes(const TableInfo &t) const
+{
+	TablePlanes p;
+	p.values = region_->base() + t.dataOffset;
+	if (t.planar()) {
+		p.valuesPitch = t.valueBytes();
+		p.scales = region_->base() + t.scalesOffset;
+		p.scalesPitch = t.scaleBytes();
+	} else {
+		p.valuesPitch = t.rowStride;
+		p.scales = t.scaleBytes() ? p.values + t.valueBytes() : nullptr;
+		p.scalesPitch = p.scales ? t.rowStride : 0;
+	}
+	return p;
+}
+
+Result<std::pair<uint64_t, uint64_t>> Pool::headRows(const Snapshot &s, const TableInfo &t, uint32_t h0,
+						     uint32_t h1) const
+{
+	const ModelRecord *m = s.findModel(t.model);
+	if (!m)
+		return makeError(EP_E_MODEL, "table '" + t.name + "': its model '" + t.model + "' has no record in the pool");
+	const ModelBody &b = m->body;
+	// The record is CRC-checked but still bounded here: the prime walk must stay short.
+	if (b.maxNgramSize < 2 || b.maxNgramSize > kMaxNgramSize || b.nHeadPerNgram == 0 || b.nHeadPerNgram > 4096 ||
+	    b.layerCount == 0 || b.layerCount > kMaxLayers)
+		return makeError(EP_E_MODEL, "model record '" + t.model + "': n-gram size " + std::to_string(b.maxNgramSize) +
+						     ", " + std::to_string(b.nHeadPerNgram) + " heads per n-gram, " +
+						     std::to_string(b.layerCount) + " layers: outside what a model may have");
+	ModelConfig c;
+	c.maxNgramSize = b.maxNgramSize;
+	c.nHeadPerNgram = b.nHeadPerNgram;
+	for (uint32_t o = 0; o < c.orders(); o++) {
+		if (b.engramVocabSize[o] == 0 || b.engramVocabSize[o] > (1ull << 62))
+			return makeError(EP_E_MODEL, "model record '" + t.model + "': vocabulary size " +
+							     std::to_string(b.engramVocabSize[o]) + " of order " +
+							     std::to_string(o + 2) + " is out of range");
+		c.engramVocabSize.push_back(b.engramVocabSize[o]);
+	}
+	size_t layer = b.layerCount;
+	for (uint32_t k = 0; k < b.layerCount; k++) {
+		c.layerIds.push_back(b.layerIds[k]);
+		if (b.layerIds[k] == t.layerId && layer == b.layerCount)
+			layer = k;
+	}
+	if (layer == b.layerCount)
+		return makeError(EP_E_MODEL, "table '" + t.name + "': layer " + std::to_string(t.layerId) +
+						     " is not in its model's record");
+	const uint32_t heads = c.headsPerLayer();
+	if (h0 == 0 && h1 == 0)
+		h1 = heads;
+	if (h0 > h1 || h1 > heads)
+		return errorf(-EINVAL, "head range [%u, %u) is not inside the %u heads of table '%s'", h0, h1, heads,
+			      t.name.c_str());
+	auto primes = hashing::headPrimes(c);
+	uint64_t begin = 0, end = 0, sum = 0;
+	uint32_t h = 0;
+	for (const auto &order : primes[layer])
+		for (uint64_t p : order) {
+			if (h == h0)
+				begin = sum;
+			sum += p;
+			h++;
+			if (h == h1)
+				end = sum;
+		}
+	if (h0 == h1)
+		end = begin = h0 == heads ? sum : begin;
+	if (sum != t.rows)
+		return errorf(EP_E_MODEL, "table '%s': its model's head primes add up to %llu rows, the table has %llu",
+			      t.name.c_str(), (unsigned long long)sum, (unsigned long long)t.rows);
+	return std::make_pair(begin, end);
+}
+
 Status Pool::readRows(const TableInfo &t, const uint64_t *rows, size_t n, void *dst, size_t dstBytes) const
 {
-	if (dstBytes / t.rowBytes < n)
-		return errorf(-EINVAL, "destination holds %zu bytes, %zu rows of %u bytes need %zu", dstBytes, n, t.rowBytes,
-			      n * (size_t)t.rowBytes);
-	const uint8_t *base = tableData(t);
-	auto *out = static_cast<uint8_t *>(dst);
-	for (size_t i = 0; i < n; i++) {
+	return readRowsAs(t, rows, n, EP_OUT_PACKED, dst, dstBytes);
+}
+
+Status Pool::readRowsAs(const TableInfo &t, const uint64_t *rows, size_t n, int outFormat, void *dst,
+			size_t dstBytes) const
+{
+	const uint64_t outRow = outputRowBytes(t.format, outFormat);
+	if (outRow == 0)
+		return errorf(-EINVAL, "output format %d does not apply to table '%s' (%s): expected 0 packed, 1 values, "
+				       "2 scales, 3 f32, 4 bf16 or 5 planes (scales and planes need a scale block)",
+			      outFormat, t.name.c_str(), t.format.describe().c_str());
+	if (dstBytes / outRow < n)
+		return errorf(-ENOSPC, "destination holds %zu bytes, %zu rows of %llu bytes need %llu", dstBytes, n,
+			      (unsigned long long)outRow, (unsigned long long)(n * outRow));
+	for (size_t i = 0; i < n; i++)
 		if (rows[i] >= t.rows)
 			return errorf(-ERANGE, "row %llu is outside table '%s' (%llu rows)", (unsigned long long)rows[i],
 				      t.name.c_str(), (unsigned long long)t.rows);
-		std::memcpy(out + i * t.rowBytes, base + rows[i] * t.rowStride, t.rowBytes);
+	const TablePlanes p = tablePlanes(t);
+	const uint32_t vb = t.valueBytes(), sbytes = t.scaleBytes();
+	auto *out = static_cast<uint8_t *>(dst);
+	std::vector<float> tmp(outFormat == EP_OUT_BF16 ? t.format.valuesPerRow : 0);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = p.values + rows[i] * p.valuesPitch;
+		const uint8_t *sc = p.scales ? p.scales + rows[i] * p.scalesPitch : nullptr;
+		switch (outFormat) {
+		case EP_OUT_PACKED:
+			std::memcpy(out + i * outRow, v, vb);
+			if (sbytes)
+				std::memcpy(out + i * outRow + vb, sc, sbytes);
+			break;
+		case EP_OUT_VALUES: std::memcpy(out + i * outRow, v, vb); break;
+		case EP_OUT_SCALES: std::memcpy(out + i * outRow, sc, sbytes); break;
+		case EP_OUT_PLANES:
+			std::memcpy(out + i * vb, v, vb);
+			std::memcpy(out + n * vb + i * sbytes, sc, sbytes);
+			break;
+		case EP_OUT_F32: {
+			float *f = reinterpret_cast<float *>(out + i * outRow);
+			if (reinterpret_cast<uintptr_t>(f) % alignof(float) == 0) {
+				dequantizeRow(t.format, v, sc, f);
+				break;
+			}
+			tmp.resize(t.format.valuesPerRow);
+			dequantizeRow(t.format, v, sc, tmp.data());
+			std::memcpy(f, tmp.data(), outRow);
+			break;
+		}
+		case EP_OUT_BF16: {
+			dequantizeRow(t.format, v, sc, tmp.data());
+			for (uint32_t k = 0; k < t.format.valuesPerRow; k++) {
+				uint16_t b = floatToBf16(tmp[k]);
+				std::memcpy(out + i * outRow + 2 * (size_t)k, &b, 2);
+			}
+			break;
+		}
+		}
 	}
 	return Status::ok();
 }
@@ -420,13 +573,21 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	if (!s)
 		return s.status();
 	auto hashTable = [&](const TableInfo &t) {
+		// Planar: the values plane's bytes, then the scales plane's (one stream).
 		Xxh3Stream h;
-		const uint8_t *p = tableData(t);
-		const uint64_t chunk = 8 << 20;
-		for (uint64_t off = 0; off < t.dataBytes; off += chunk) {
-			uint64_t len = std::min(chunk, t.dataBytes - off);
-			region_->invalidate(p + off, len);
-			h.update(p + off, len);
+		auto hashRange = [&](const uint8_t *p, uint64_t bytes) {
+			const uint64_t chunk = 8 << 20;
+			for (uint64_t off = 0; off < bytes; off += chunk) {
+				uint64_t len = std::min(chunk, bytes - off);
+				region_->invalidate(p + off, len);
+				h.update(p + off, len);
+			}
+		};
+		if (t.planar()) {
+			hashRange(tableData(t), t.rows * t.valueBytes());
+			hashRange(region_->base() + t.scalesOffset, t.rows * t.scaleBytes());
+		} else {
+			hashRange(tableData(t), t.dataBytes);
 		}
 		return h.digest();
 	};
@@ -481,6 +642,7 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 		uint64_t gen = s->generation;
 		VerifyReport r;
 		r.table = t.name;
+		r.layout = layoutName(t.layout);
 		bool removed = false;
 		for (int attempt = 0;; attempt++) {
 			r.expected = t.dataXxh3;

@@ -40,6 +40,28 @@ struct TableInfo {
 	uint64_t generation = 0;
 	uint64_t importTimeNs = 0;
 	uint32_t slot = 0;
+	format::TableLayout layout = format::TableLayout::Packed;
+	uint64_t scalesOffset = 0;     // planar: the scales plane (absolute pool offset)
+	bool planar() const { return layout == format::TableLayout::Planar; }
+	// Bytes per row of the values part and of the scale block.
+	uint32_t valueBytes() const { return format.valueBytes(); }
+	uint32_t scaleBytes() const { return format.scaleBytes(); }
+};
+
+const char *layoutName(format::TableLayout l);       // "packed" / "planar"
+Result<format::TableLayout> parseLayout(const std::string &s);
+
+// Bytes one row takes in output format `outFormat` (enum ep_row_format_out) of table
+// format f; 0 when the format does not apply (unknown, or scales of an unscaled format).
+uint64_t outputRowBytes(const RowFormat &f, int outFormat);
+
+// Plane pointers of a table: values and scales of row 0 and their pitches (a packed
+// table's planes are strided views of its rows).
+struct TablePlanes {
+	const uint8_t *values = nullptr;
+	uint64_t valuesPitch = 0;
+	const uint8_t *scales = nullptr; // nullptr without a scale block
+	uint64_t scalesPitch = 0;
 };
 
 struct ModelRecord {
@@ -105,6 +127,7 @@ struct VerifyReport {
 	uint64_t expected = 0;
 	uint64_t actual = 0;
 	std::string problem;
+	std::string layout;            // tables: "packed" or "planar"
 };
 
 struct ImportRequest {
@@ -113,6 +136,7 @@ struct ImportRequest {
 	uint32_t layerId = 0;
 	uint64_t rows = 0;             // sum of the layer's primes
 	bool replace = false;
+	format::TableLayout layout = format::TableLayout::Packed; // planar: scaled formats only
 	std::function<void(uint64_t rowsDone)> progress;
 };
 
@@ -147,8 +171,18 @@ public:
 	Result<MasterInfo> master() const;
 	std::vector<HostInfo> hosts() const;
 	// Pointer to row 0 of a table from a snapshot (bounds already validated).
+	// (Planar tables: the values plane.)
 	const uint8_t *tableData(const TableInfo &t) const { return region_->base() + t.dataOffset; }
+	TablePlanes tablePlanes(const TableInfo &t) const;
+	// Rows [offset[h0], offset[h1]) of the hash heads [h0, h1) of a table's layer, from
+	// the pool's record of its model (h0 == h1 == 0: all heads).
+	Result<std::pair<uint64_t, uint64_t>> headRows(const Snapshot &s, const TableInfo &t, uint32_t h0,
+						       uint32_t h1) const;
+	// Packed rows (values then scales, rowBytes each) from either layout.
 	Status readRows(const TableInfo &t, const uint64_t *rows, size_t n, void *dst, size_t dstBytes) const;
+	// Rows in output format outFormat (enum ep_row_format_out).
+	Status readRowsAs(const TableInfo &t, const uint64_t *rows, size_t n, int outFormat, void *dst,
+			  size_t dstBytes) const;
 	// Recompute data checksums (all tables, or one by name).
 	Result<std::vector<VerifyReport>> verify(const std::string &name = "") const;
 

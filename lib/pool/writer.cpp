@@ -325,9 +325,17 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 						     fingerprintHex(fp) + "); import it under another name");
 
 	const RowFormat &f = cfg.rowFormat;
-	uint64_t stride = f.rowStride();
-	uint64_t dataBytes = req.rows * stride;
-	uint64_t extent = (dataBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+	const bool planar = req.layout == TableLayout::Planar;
+	if (planar && f.scaleBytes() == 0)
+		return makeError(-EINVAL, "--layout planar needs a format with a scale block; " + f.describe() +
+						  " has none (import it packed)");
+	if (req.layout != TableLayout::Packed && !planar)
+		return errorf(-EINVAL, "unknown table layout %u", (unsigned)req.layout);
+	// Planar planes have exact pitch: the model's row padding (row_align) does not apply.
+	uint64_t stride = planar ? f.valueBytes() : f.rowStride();
+	uint64_t dataBytes = planar ? req.rows * f.rowBytes() : req.rows * stride;
+	uint64_t extent = planar ? planarExtentBytes(req.rows, f.valueBytes(), f.scaleBytes())
+				 : (dataBytes + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
 	auto off = allocate(*snap, extent);
 	if (!off)
 		return off.status();
@@ -346,16 +354,41 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 
 	// 1. Data into free space, then persist it.
 	uint8_t *dst = region_->base() + *off;
+	const uint64_t scalesOffset = planar ? planarScalesOffset(*off, req.rows, f.valueBytes()) : 0;
 	Xxh3Stream hash;
-	uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
-	for (uint64_t r = 0; r < req.rows; r += chunkRows) {
-		uint64_t n = std::min(chunkRows, req.rows - r);
-		if (Status s = src.read(r, n, dst + r * stride); !s)
-			return std::move(s).context("import '" + name + "': ");
-		hash.update(dst + r * stride, n * stride);
-		region_->persist(dst + r * stride, n * stride);
-		if (req.progress)
-			req.progress(r + n);
+	if (!planar) {
+		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
+		for (uint64_t r = 0; r < req.rows; r += chunkRows) {
+			uint64_t n = std::min(chunkRows, req.rows - r);
+			if (Status s = src.read(r, n, dst + r * stride); !s)
+				return std::move(s).context("import '" + name + "': ");
+			hash.update(dst + r * stride, n * stride);
+			region_->persist(dst + r * stride, n * stride);
+			if (req.progress)
+				req.progress(r + n);
+		}
+	} else {
+		// Sources yield packed rows: a bounded chunk of them is split into the planes.
+		const uint32_t rb = f.rowBytes(), vb = f.valueBytes(), sbytes = f.scaleBytes();
+		uint8_t *scales = region_->base() + scalesOffset;
+		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / rb);
+		std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * rb]);
+		for (uint64_t r = 0; r < req.rows; r += chunkRows) {
+			uint64_t n = std::min(chunkRows, req.rows - r);
+			if (Status s = src.read(r, n, buf.get()); !s)
+				return std::move(s).context("import '" + name + "': ");
+			for (uint64_t i = 0; i < n; i++) {
+				std::memcpy(dst + (r + i) * vb, buf.get() + i * rb, vb);
+				std::memcpy(scales + (r + i) * sbytes, buf.get() + i * rb + vb, sbytes);
+			}
+			hash.update(dst + r * vb, n * vb);
+			region_->persist(dst + r * vb, n * vb);
+			region_->persist(scales + r * sbytes, n * sbytes);
+			if (req.progress)
+				req.progress(r + n);
+		}
+		// The checksum covers the values plane, then the scales plane.
+		hash.update(scales, req.rows * sbytes);
 	}
 	writerPersist(dst, 0);
 	auto g = committedGeneration();
@@ -385,6 +418,8 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	tb.scalesPerRow = f.scalesPerRow();
 	tb.rowBytes = f.rowBytes();
 	tb.rowStride = (uint32_t)stride;
+	tb.layout = (uint32_t)req.layout;
+	tb.scalesOffset = scalesOffset;
 	tb.rows = req.rows;
 	tb.dataOffset = *off;
 	tb.extentBytes = extent;
