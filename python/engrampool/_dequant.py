@@ -18,8 +18,7 @@ def _e4m3_table():
 
 
 E4M3 = _e4m3_table()
-_E8M0 = np.ldexp(np.float32(1.0), np.arange(256, dtype=np.int32) - 127).astype(np.float32)
-_E8M0[255] = np.nan
+_E8M0 = np.append(np.ldexp(1.0, np.arange(255) - 127), np.nan).astype(np.float32)
 
 
 def dequantize(packed, fmt):
