@@ -75,6 +75,8 @@ class PoolSetup:
                     np.save(base + ".npy", values)
                     np.save(base + "-scales.npy", scales)
                     args += ["--scales", base + "-scales.npy"]
+                    if lid == 3:  # one packed, one planar table
+                        args += ["--layout", "planar"]
                     self.source[(cfg["name"], lid)] = (values, scales)
                 else:
                     values = rng.standard_normal((rows, d)).astype(np.float32)
