@@ -506,6 +506,9 @@ Result<std::pair<uint64_t, uint64_t>> Pool::headRows(const Snapshot &s, const Ta
 
 Status Pool::readRows(const TableInfo &t, const uint64_t *rows, size_t n, void *dst, size_t dstBytes) const
 {
+	if (dstBytes / t.rowBytes < n) // -EINVAL here as before (ep_pool_read_rows); readRowsAs: -ENOSPC
+		return errorf(-EINVAL, "destination holds %zu bytes, %zu rows of %u bytes need %zu", dstBytes, n, t.rowBytes,
+			      n * (size_t)t.rowBytes);
 	return readRowsAs(t, rows, n, EP_OUT_PACKED, dst, dstBytes);
 }
 

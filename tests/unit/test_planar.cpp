@@ -43,7 +43,7 @@ Result<ImportResult> importAs(Pool &p, const ModelConfig &cfg, const std::string
 }
 
 struct Tables {
-	ScopedPool sp{"emul", 64ull << 20};
+	ScopedPool sp{"file", 64ull << 20};
 	ModelConfig cfg = fp8Model();
 	TableInfo packed, planar;
 	std::unique_ptr<Pool> pool;
@@ -260,7 +260,7 @@ TEST(Planar, TablePlanesOfHeadRanges)
 
 TEST(Planar, UnscaledFormatsAreRefused)
 {
-	ScopedPool sp("emul");
+	ScopedPool sp("file");
 	ModelConfig cfg = tinyModel(); // fp32, no scale block
 	auto w = openPool(sp.uri(), true);
 	auto r = importAs(*w, cfg, "", TableLayout::Planar);
@@ -326,7 +326,7 @@ TEST(Planar, CorruptedGeometryIsQuarantined)
 
 TEST(Planar, ReplaceSwitchesLayout)
 {
-	ScopedPool sp("emul", 64ull << 20);
+	ScopedPool sp("file", 64ull << 20);
 	ModelConfig cfg = fp8Model();
 	auto w = openPool(sp.uri(), true);
 	ASSERT_TRUE(importAs(*w, cfg, "t", TableLayout::Packed).isOk());
