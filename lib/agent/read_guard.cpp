@@ -118,11 +118,12 @@ Status readRowsValidated(const Pool &pool, const std::string &table, const uint6
 			return makeError(-ENOENT, "no table named '" + table + "'");
 		callReadHook(testhooks::ReadStage::BeforeRead, 0);
 		Status st;
-		auto read = [&] {
-			st = outFormat == EP_OUT_PACKED ? pool.readRows(*t, rows, n, dst, dstBytes)
-							: pool.readRowsAs(*t, rows, n, outFormat, dst, dstBytes);
-		};
-		if (gather::guardedInvoke(read, &addr) != 0)
+		if (gather::guardedInvoke(
+			    [&] {
+				    st = outFormat == EP_OUT_PACKED ? pool.readRows(*t, rows, n, dst, dstBytes)
+								    : pool.readRowsAs(*t, rows, n, outFormat, dst, dstBytes);
+			    },
+			    &addr) != 0)
 			return makeError(-EFAULT, poolFaultText(pool, "reading rows of table '" + table + "'", addr));
 		if (!st)
 			return st;
