@@ -15,6 +15,14 @@
 //       (helpers still spinning); gap 1000 = helpers asleep on the futex, so the
 //       difference to gap 0 is the cost of waking them.
 //
+//   layout/<packed|planar|planar_fused>/threads:<t>  (only with --layout packed|planar|both)
+//       the same random rows of a DeepSeek-V4.1 table (256 fp8 values + 8 e8m0 scales) as
+//       264-byte packed rows, or from a planar table (values plane [rows][256] and scales
+//       plane [rows][8] at the next 2 MiB boundary) into packed 264-byte staging rows:
+//       planar = two engine passes (values, then scales), what the agent does;
+//       planar_fused = one loop copying both parts of each row (one thread). Counters:
+//       ns_row (wall ns per row), Mrows_s, GBps (264 B per row).
+//
 // Environment: EP_BENCH_TABLE_BYTES (default 2 GiB), EP_BENCH_BATCH_BYTES (default
 // 4 MiB), EP_BENCH_NODE (NUMA node of table and helper threads, default 0 where libnuma
 // works), EP_BENCH_HUGEPAGES=0 to back the table with 4 KiB pages (a /dev/shm pool is
@@ -317,10 +325,141 @@ void stepBench(benchmark::State &state, uint32_t threads, uint32_t gapUs)
 	state.counters["max_us"] = percentile(us, 1.0);
 }
 
+// --- packed vs planar tables (issue 11 #5) -------------------------------------------
+constexpr uint32_t kV = 256, kS = 8, kR = kV + kS;
+
+struct PlanarGeometry {
+	uint64_t rows = 0, scalesOff = 0;
+};
+
+PlanarGeometry planarGeometry()
+{
+	Table &t = table();
+	PlanarGeometry g;
+	g.rows = (t.bytes - (4ull << 20)) / kR; // both layouts fit: values, 2 MiB padding, scales
+	g.scalesOff = (g.rows * kV + (2ull << 20) - 1) & ~((2ull << 20) - 1);
+	return g;
+}
+
+const std::vector<uint64_t> &layoutIds()
+{
+	static const std::vector<uint64_t> ids = [] {
+		uint64_t rows = planarGeometry().rows;
+		std::vector<uint64_t> v(std::min<uint64_t>(rows, 16u << 20));
+		std::mt19937_64 rng(kR);
+		for (auto &x : v)
+			x = rng() % rows;
+		return v;
+	}();
+	return ids;
+}
+
+// One loop over the rows, both parts of each row (prefetching both planes ahead).
+void fusedPlanarGather(const uint8_t *values, const uint8_t *scales, const uint64_t *rows, size_t n, uint8_t *dst,
+		       uint32_t dist)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i + dist < n) {
+			const uint8_t *v = values + rows[i + dist] * kV;
+			for (uint32_t k = 0; k < kV; k += 64)
+				__builtin_prefetch(v + k, 0, 2);
+			__builtin_prefetch(scales + rows[i + dist] * kS, 0, 2);
+		}
+		__builtin_memcpy(dst + i * kR, values + rows[i] * kV, kV);
+		__builtin_memcpy(dst + i * kR + kV, scales + rows[i] * kS, kS);
+	}
+}
+
+void layoutBench(benchmark::State &state, int mode, uint32_t threads) // 0 packed, 1 planar, 2 fused
+{
+	Table &t = table();
+	const PlanarGeometry g = planarGeometry();
+	const size_t count = batchRows(kR);
+	Staging dst(count * kR + 64);
+	auto e = engine(threads, Isa::Auto, false);
+	Walker w{ layoutIds() };
+	Job packed{ t.data, g.rows, kR, kR, nullptr, count, dst.data, kR };
+	Job values{ t.data, g.rows, kV, kV, nullptr, count, dst.data, kR };
+	Job scales{ t.data + g.scalesOff, g.rows, kS, kS, nullptr, count, dst.data + kV, kR };
+	auto t0 = Clock::now();
+	for (auto _ : state) {
+		const uint64_t *ids = w.next(count);
+		if (mode == 0) {
+			packed.rows = ids;
+			if (e->run(packed) != 0)
+				abort();
+		} else if (mode == 1) {
+			values.rows = scales.rows = ids;
+			if (e->run(values) != 0 || e->run(scales) != 0)
+				abort();
+		} else {
+			fusedPlanarGather(t.data, t.data + g.scalesOff, ids, count, dst.data, e->options().prefetchDistance);
+		}
+		benchmark::DoNotOptimize(dst.data);
+	}
+	double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+	double n = (double)state.iterations() * count;
+	state.SetItemsProcessed((int64_t)n);
+	state.counters["ns_row"] = secs / n * 1e9;
+	state.counters["Mrows_s"] = n / secs / 1e6;
+	state.counters["GBps"] = n * kR / secs / 1e9;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
+	// --layout packed|planar|both: run only the layout comparison (not a google-benchmark flag).
+	std::string layout;
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		int eat = 0;
+		if (a.rfind("--layout=", 0) == 0) {
+			layout = a.substr(9);
+			eat = 1;
+		} else if (a == "--layout" && i + 1 < argc) {
+			layout = argv[i + 1];
+			eat = 2;
+		}
+		if (eat) {
+			for (int j = i; j + eat <= argc; j++)
+				argv[j] = argv[j + eat];
+			argc -= eat;
+			i--;
+		}
+	}
+	if (!layout.empty() && layout != "packed" && layout != "planar" && layout != "both") {
+		fprintf(stderr, "gather bench: --layout %s: expected packed, planar or both\n", layout.c_str());
+		return 2;
+	}
+	if (!layout.empty()) {
+		uint32_t maxT = (uint32_t)envBytes("EP_BENCH_THREADS", std::max(1u, std::thread::hardware_concurrency()));
+		for (uint32_t threads = 1; threads <= maxT; threads++) {
+			auto reg = [&](const char *name, int mode) {
+				benchmark::RegisterBenchmark(
+					("layout/" + std::string(name) + "/threads:" + std::to_string(threads)).c_str(),
+					layoutBench, mode, threads)
+					->UseRealTime()
+					->Unit(benchmark::kMicrosecond);
+			};
+			if (layout != "planar")
+				reg("packed", 0);
+			if (layout != "packed") {
+				reg("planar", 1);
+				if (threads == 1)
+					reg("planar_fused", 2);
+			}
+		}
+		benchmark::Initialize(&argc, argv);
+		if (benchmark::ReportUnrecognizedArguments(argc, argv))
+			return 1;
+		benchmark::AddCustomContext("table_bytes", std::to_string(table().bytes));
+		benchmark::AddCustomContext("gather_isa", isaName(bestIsa()));
+		benchmark::RunSpecifiedBenchmarks();
+		benchmark::Shutdown();
+		return 0;
+	}
+
 	uint32_t maxThreads = (uint32_t)envBytes("EP_BENCH_THREADS", std::max(1u, std::thread::hardware_concurrency()));
 	for (uint32_t rowBytes : { 64u, 128u, 256u, 264u, 320u, 512u, 1024u, 2048u, 4096u })
 		for (uint32_t threads = 1; threads <= maxThreads; threads++)
