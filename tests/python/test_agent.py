@@ -72,6 +72,9 @@ def test_prefetch_output_rows(pool_setup, agent):
         assert np.array_equal(out, exp[li])
         assert t.output(li).__array_interface__["data"][0] == out.__array_interface__["data"][0]  # a view
     assert np.array_equal(t.live_mask(), ~dead.reshape(-1))
+    torch = pytest.importorskip("torch")
+    assert np.array_equal(t.output_torch(1).numpy(), exp[1])
+    assert agent.row_format["row_bytes"] == 264 and agent.columns == 24
     agent.release(t)
     # the list form: (seq_id, tokens[, flags]), ragged
     t = agent.prefetch([(7, tokens[0], engrampool.SEQ_START | engrampool.SEQ_END),
