@@ -97,5 +97,6 @@ void addModelCommand(CLI::App &root, Runner &runner);
 void addLookupCommand(CLI::App &root, Runner &runner);
 void addEmulateCommand(CLI::App &root, Runner &runner);
 void addTokenMapCommand(CLI::App &root, Runner &runner);
+void addHotsetCommand(CLI::App &root, Runner &runner);
 
 } // namespace engrampool::cli

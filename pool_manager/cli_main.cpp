@@ -32,6 +32,7 @@ int cliMain(int argc, char **argv)
 	addLookupCommand(app, runner);
 	addEmulateCommand(app, runner);
 	addTokenMapCommand(app, runner);
+	addHotsetCommand(app, runner);
 	// CLI11 reports a misspelt command as "A subcommand is required": name it instead.
 	// Top-level options take no values, so the first word that is not an option is the
 	// command.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// cmd_emulate.cpp - `engrampool emulate URI --model MODEL.json --hosts N --steps M`: N forked host processes serve verified Zipfian streams; optional live replacement and host kills.
+// cmd_emulate.cpp - `engrampool emulate URI --model MODEL.json --hosts N --steps M`: N forked host processes serve verified Zipfian (or --trace) streams; optional live replacement and host kills.
 #include "../emulation/launcher/emulate.hpp"
 #include "cli.hpp"
 
@@ -59,6 +59,9 @@ void addEmulateCommand(CLI::App &root, Runner &runner)
 	sub->add_option("--zipf", a->o.zipfS, "Zipf exponent of the token stream (finite, >= 0)")
 		->check(kFinite)
 		->capture_default_str();
+	sub->add_option("--trace", a->o.tracePath,
+			"Replay a token trace (docs/TRACE.md): each new sequence reads real token ids from a random "
+			"trace sequence's start instead of Zipf draws");
 	sub->add_option("--seed", a->o.seed, "Seed the tables were imported with (--random --seed)")
 		->check(kNonNegativeInt)
 		->capture_default_str();

@@ -35,8 +35,10 @@
 #include "ep_config.h"
 #include "hashing/primes.hpp"
 #include "io/row_source.hpp"
+#include "limit_probe.hpp"
 #include "pool/pool.hpp"
 #include "profile.hpp"
+#include "region/hugepages.hpp"
 #include "region/region.hpp"
 #include "replay.hpp"
 #include "switch_model.hpp"
@@ -69,6 +71,7 @@ struct Options {
 	std::string plotPath;
 	std::string compute = "host";
 	std::string worker;
+	std::string trace;       // token trace (docs/TRACE.md) instead of Zipf draws
 	double lengthScale = 0;  // 0 = per plan
 	uint32_t sequences = 0;
 	uint32_t maxSteps = 0;
@@ -93,6 +96,7 @@ struct RunPlan {
 // --- cleanup of shared-memory objects on exit and on SIGINT/SIGTERM ------------------
 std::mutex gCleanMu;
 std::vector<std::string> gShmToRemove; // full shm names ("/engrampool.X", "/ep-switch.Y")
+std::vector<std::string> gFilesToRemove; // emul: pool files, wherever they may live (hugetlbfs or /dev/shm)
 void addCleanup(const std::string &n)
 {
 	std::lock_guard<std::mutex> lk(gCleanMu);
@@ -103,10 +107,24 @@ void removeCleanup(const std::string &n)
 	std::lock_guard<std::mutex> lk(gCleanMu);
 	gShmToRemove.erase(std::remove(gShmToRemove.begin(), gShmToRemove.end(), n), gShmToRemove.end());
 }
+void addPoolCleanup(const std::string &poolName)
+{
+	std::lock_guard<std::mutex> lk(gCleanMu);
+	for (auto &p : hugepages::emulCandidates(poolName))
+		gFilesToRemove.push_back(p);
+}
+void removePoolCleanup(const std::string &poolName)
+{
+	std::lock_guard<std::mutex> lk(gCleanMu);
+	for (auto &p : hugepages::emulCandidates(poolName))
+		gFilesToRemove.erase(std::remove(gFilesToRemove.begin(), gFilesToRemove.end(), p), gFilesToRemove.end());
+}
 void onSignal(int sig)
 {
 	for (auto &n : gShmToRemove)
 		shm_unlink(n.c_str());
+	for (auto &n : gFilesToRemove)
+		unlink(n.c_str());
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -308,6 +326,39 @@ json resultJson(const ReplayResult &r, double baseGpuNs)
 	return j;
 }
 
+// The limit probe over the replayed schedule (limit_probe.hpp): the same row ids, the same
+// threads, the agent's mapping, after the replay (nothing else runs). Every step is hashed
+// (streaming state); at most ~4000 steps spread over the run are gathered and timed.
+json probeSchedule(const HostAgent &a, const ModelConfig &m, const Schedule &s, uint32_t threads)
+{
+	LimitProbe lp;
+	if (std::string why = lp.init(a, m, threads); !why.empty())
+		return {{"error", why}};
+	size_t every = std::max<size_t>(1, s.steps.size() / 4000);
+	std::vector<uint64_t> t;
+	t.reserve(s.steps.size() / every + 1);
+	uint64_t rows = 0, ns = 0;
+	for (size_t i = 0; i < s.steps.size(); i++) {
+		const Step &st = s.steps[i];
+		bool g = i % every == 0;
+		uint64_t d = lp.step(s.entries.data() + st.firstEntry, st.entries, g);
+		if (g) {
+			t.push_back(d);
+			rows += lp.rowsLastStep();
+			ns += d;
+		}
+	}
+	uint64_t mx = t.empty() ? 0 : *std::max_element(t.begin(), t.end());
+	return {{"threads", lp.threads()},
+		{"steps", t.size()},
+		{"every", every},
+		{"prefetch_distance", LimitProbe::kPrefetchDistance},
+		{"p50_us", probeQuantileUs(t, 0.5)},
+		{"p99_us", probeQuantileUs(t, 0.99)},
+		{"max_us", mx / 1000.0},
+		{"rows_per_s", ns ? rows / (ns * 1e-9) : 0.0}};
+}
+
 // --- worker: one emulated host of an N-host variant ----------------------------------
 int runWorker(const std::string &cfgPath)
 {
@@ -330,7 +381,17 @@ int runWorker(const std::string &cfgPath)
 	w.sequences = c["sequences"];
 	w.zipf = c["zipf"];
 	w.seed = c["seed"];
-	Schedule s = buildSchedule(w, model->tokenizerVocabSize, c["length_scale"], c["max_steps"]);
+	trace::TokenTrace tr;
+	if (std::string tp = c.value("trace", std::string()); !tp.empty()) {
+		auto t = trace::loadTrace(tp, model->tokenizerVocabSize);
+		if (!t) {
+			fprintf(stderr, "worker: %s\n", t.status().message().c_str());
+			return 1;
+		}
+		tr = std::move(t.value());
+	}
+	Schedule s = buildSchedule(w, model->tokenizerVocabSize, c["length_scale"], c["max_steps"],
+				   tr.sequences() ? &tr : nullptr);
 	ReplayOptions base{&prof.value(), &s, nullptr, nullptr, 0};
 	ReplayResult b = replay(base);
 	int hostIndex = c["host_index"];
@@ -360,6 +421,7 @@ int runWorker(const std::string &cfgPath)
 	json out = resultJson(r, b.gpuNs);
 	out["host_slot"] = (*agent)->hostSlot();
 	out["prefault_s"] = prefaultS;
+	out["probe"] = probeSchedule(**agent, *model, s, o.gatherThreads);
 	agent->reset();
 	std::ofstream(c["out"].get<std::string>()) << out.dump();
 	return r.error ? 1 : 0;
@@ -410,6 +472,7 @@ VariantResult runHosts(const Variant &v, const RunPlan &plan, const Profile &pro
 			  {"seed", workloadFor(prof, o, h).seed},
 			  {"length_scale", plan.lengthScale},
 			  {"max_steps", o.maxSteps},
+			  {"trace", o.trace},
 			  {"pool_uri", costUri(poolName, v)},
 			  {"switch", swName},
 			  {"host_index", (int)h},
@@ -515,6 +578,7 @@ VariantResult runLocal(const Variant &v, const Profile &prof, const ModelConfig 
 	json j = resultJson(r, baseGpuNs);
 	j["host_slot"] = (*agent)->hostSlot();
 	j["prefault_s"] = prefaultS;
+	j["probe"] = probeSchedule(**agent, model, s, o.gatherThreads);
 	vr.hosts.push_back(j);
 	if (r.error)
 		vr.error = r.errorText;
@@ -552,6 +616,19 @@ json summarize(const VariantResult &vr)
 	double stallSum = 0;
 	for (auto x : stalls)
 		stallSum += x;
+	// Agent ticket latency (prefetch -> every layer gathered) vs the limit probe's per-step
+	// gather of the same rows: the slowest host's figures.
+	double tk50 = 0, tk99 = 0, pr50 = 0, pr99 = 0;
+	for (auto &h : vr.hosts) {
+		if (h["agent"].contains("ticket_latency_us")) {
+			tk50 = std::max(tk50, h["agent"]["ticket_latency_us"].value("p50", 0.0));
+			tk99 = std::max(tk99, h["agent"]["ticket_latency_us"].value("p99", 0.0));
+		}
+		if (h.contains("probe")) {
+			pr50 = std::max(pr50, h["probe"].value("p50_us", 0.0));
+			pr99 = std::max(pr99, h["probe"].value("p99_us", 0.0));
+		}
+	}
 	json j = {{"variant", v.name},
 		  {"hosts", v.hosts},
 		  {"latency_ns", v.latencyNs},
@@ -571,6 +648,13 @@ json summarize(const VariantResult &vr)
 		  {"hit_rate", v.hot && uniq > 0 ? json(hits / uniq) : json(nullptr)},
 		  {"switch_delay_ms", swDelay / 1e6},
 		  {"wake_lag_p99_us", lag / 1e3},
+		  {"ticket_p50_us", tk50},
+		  {"ticket_p99_us", tk99},
+		  {"probe_p50_us", pr50},
+		  {"probe_p99_us", pr99},
+		  {"vs_probe_p50", pr50 > 0 ? tk50 / pr50 : 0.0},
+		  {"vs_probe_p99", pr99 > 0 ? tk99 / pr99 : 0.0},
+		  {"probe", vr.hosts.empty() ? json(nullptr) : vr.hosts[0].value("probe", json(nullptr))},
 		  {"gpu_s", gpuS},
 		  {"wall_s", wallS},
 		  {"error", vr.error}};
@@ -600,10 +684,19 @@ void printTable(const std::string &title, const json &base, const std::vector<js
 		       r["stall_p50_us"].get<double>(), r["stall_p99_us"].get<double>(), r["rows_per_s"].get<double>(), hit,
 		       r["error"].get<std::string>().empty() ? "" : "  ERROR");
 	}
+	printf("limit probe: agent ticket latency (prefetch -> all layers gathered) vs a plain memcpy loop (prefetch\n"
+	       "distance 24) gathering the same row ids, same threads, same mapping, same run; per step:\n");
+	printf("%-16s %11s %11s %11s %11s %7s %7s\n", "variant", "ticket_p50", "ticket_p99", "probe_p50", "probe_p99",
+	       "x_p50", "x_p99");
+	for (auto &r : rows)
+		printf("%-16s %9.0fus %9.0fus %9.0fus %9.0fus %7.2f %7.2f\n", r["variant"].get<std::string>().c_str(),
+		       r.value("ticket_p50_us", 0.0), r.value("ticket_p99_us", 0.0), r.value("probe_p50_us", 0.0),
+		       r.value("probe_p99_us", 0.0), r.value("vs_probe_p50", 0.0), r.value("vs_probe_p99", 0.0));
 	fflush(stdout);
 }
 
-Status buildPool(const std::string &poolName, const ModelConfig &model, uint64_t &poolBytes, ProgressBar &bar)
+Status buildPool(const std::string &poolName, const ModelConfig &model, uint64_t &poolBytes, uint64_t &pageSize,
+		 std::string &poolPath, ProgressBar &bar)
 {
 	auto rows = hashing::tableRows(model);
 	uint64_t size = format::kDataOffset;
@@ -614,10 +707,12 @@ Status buildPool(const std::string &poolName, const ModelConfig &model, uint64_t
 	std::string uri = "emul:" + poolName;
 	if (Status st = Pool::create(uri, CreateOptions{size, 0600}); !st)
 		return st;
-	addCleanup("/engrampool." + poolName);
+	addPoolCleanup(poolName);
 	auto pool = Pool::open(uri, OpenOptions{true, 10000});
 	if (!pool)
 		return pool.status();
+	pageSize = (*pool)->region().pageSize();
+	poolPath = (*pool)->region().uri().path;
 	uint64_t total = 0;
 	for (auto r : rows)
 		total += r;
@@ -667,6 +762,9 @@ int main(int argc, char **argv)
 	app.add_option("--sequences", o.sequences, "sequences in the workload (default: the profile's, 512)");
 	app.add_option("--max-steps", o.maxSteps, "replay at most this many steps (0 = all)");
 	app.add_option("--zipf", o.zipf, "token Zipf exponent (default: the profile's, 1.0)");
+	app.add_option("--trace", o.trace,
+		       "replay a token trace (docs/TRACE.md; scripts/make_trace.py makes one) instead of Zipf draws: "
+		       "same lengths and schedule, real token ids");
 	app.add_option("--seed", o.seed, "workload seed (host i uses seed + i)")->capture_default_str();
 	app.add_option("--hosts-latency", o.hostsLatency, "emulated latency (ns) of the hosts-N variants")
 		->capture_default_str();
@@ -809,15 +907,26 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		WorkloadSpec w = workloadFor(*prof, o, 0);
-		Schedule s = buildSchedule(w, model->tokenizerVocabSize, rp.lengthScale, o.maxSteps);
+		trace::TokenTrace tr;
+		if (!o.trace.empty()) {
+			auto t = trace::loadTrace(o.trace, model->tokenizerVocabSize);
+			if (!t) {
+				fprintf(stderr, "throughput_loss: %s\n", t.status().message().c_str());
+				return 2;
+			}
+			tr = std::move(t.value());
+		}
+		Schedule s = buildSchedule(w, model->tokenizerVocabSize, rp.lengthScale, o.maxSteps,
+					   tr.sequences() ? &tr : nullptr);
 		ReplayResult base = replay(ReplayOptions{&prof.value(), &s, nullptr, nullptr, 0});
 
 		std::string poolName = "tl" + std::to_string(getpid()) + "p" + std::to_string(pi);
-		uint64_t poolBytes = 0;
+		uint64_t poolBytes = 0, pageSize = 0;
+		std::string poolPath;
 		uint64_t t0 = nowMonotonicNs();
-		if (Status st = buildPool(poolName, *model, poolBytes, bar); !st) {
+		if (Status st = buildPool(poolName, *model, poolBytes, pageSize, poolPath, bar); !st) {
 			fprintf(stderr, "\nthroughput_loss: pool for %s: %s\n", prof->name.c_str(), st.message().c_str());
-			shm_unlink(("/engrampool." + poolName).c_str());
+			(void)Region::destroy(*parseRegionUri("emul:" + poolName));
 			return 1;
 		}
 		double importS = (nowMonotonicNs() - t0) * 1e-9;
@@ -826,11 +935,12 @@ int main(int argc, char **argv)
 		char title[512];
 		snprintf(title, sizeof(title),
 			 "== %s: %u layers, Engram at layers %s; %u rows x %u B per token per Engram layer; tables %s "
-			 "(%.3g x nominal) in emul:%s\n   workload: %u sequences, prompt/output Uniform(%u,%u) x %.2f, %zu "
+			 "(%.3g x nominal) in emul:%s (%s pages, %s)\n   workload (%s): %u sequences, prompt/output Uniform(%u,%u) x %.2f, %zu "
 			 "steps, %llu output tokens; resident baseline %.1f tokens/s (modeled GPU time %.2f s)",
 			 prof->name.c_str(), prof->layers, prof->engram["layer_ids"].dump().c_str(), columns,
 			 model->rowFormat.rowStride(), formatBytes(poolBytes - format::kDataOffset).c_str(), tableScale,
-			 poolName.c_str(), w.sequences, w.promptMin, w.promptMax, rp.lengthScale, s.steps.size(),
+			 poolName.c_str(), hugepages::pageSizeText(pageSize).c_str(), poolPath.c_str(),
+			 tr.sequences() ? ("trace " + tr.path).c_str() : ("Zipf " + std::to_string(w.zipf)).c_str(), w.sequences, w.promptMin, w.promptMax, rp.lengthScale, s.steps.size(),
 			 (unsigned long long)s.outputTokens, base.tokensPerS(), base.gpuNs * 1e-9);
 		json run = {{"profile", prof->name},
 			    {"profile_path", prof->path},
@@ -842,6 +952,8 @@ int main(int argc, char **argv)
 			    {"table_bytes", poolBytes - format::kDataOffset},
 			    {"table_scale", tableScale},
 			    {"import_s", importS},
+			    {"page_size", pageSize},
+			    {"pool_path", poolPath},
 			    {"workload",
 			     {{"sequences", w.sequences},
 			      {"prompt_len", {w.promptMin, w.promptMax}},
@@ -850,6 +962,10 @@ int main(int argc, char **argv)
 			      {"max_batch_tokens", w.maxBatchTokens},
 			      {"max_seqs", w.maxSeqs},
 			      {"zipf", w.zipf},
+			      {"tokens", tr.sequences() ? "trace" : "zipf"},
+			      {"trace", tr.sequences() ? json{{"path", tr.path}, {"sequences", tr.sequences()},
+							      {"tokens", tr.tokens.size()}}
+						     : json(nullptr)},
 			      {"steps", s.steps.size()},
 			      {"output_tokens", s.outputTokens},
 			      {"prompt_tokens", s.promptTokens}}},
@@ -879,7 +995,7 @@ int main(int argc, char **argv)
 		out["runs"].push_back(run);
 		if (!o.keepPool) {
 			(void)Region::destroy(*parseRegionUri("emul:" + poolName));
-			removeCleanup("/engrampool." + poolName);
+			removePoolCleanup(poolName);
 		}
 		std::ofstream(o.jsonPath) << out.dump(1);
 	}
@@ -892,7 +1008,8 @@ int main(int argc, char **argv)
 	json goals = json::array();
 	for (auto &run : out["runs"]) {
 		// Goals are for the paper's protocol only (not for --quick or scaled workloads).
-		if (run["profile"] != "8b-dense" || run["workload"]["length_scale"].get<double>() != 1.0 ||
+		if (run["profile"] != "8b-dense" || run["workload"]["tokens"] != "zipf" ||
+		    run["workload"]["length_scale"].get<double>() != 1.0 ||
 		    run["workload"]["sequences"].get<uint32_t>() != 512 || o.maxSteps != 0)
 			continue;
 		for (auto &v : run["variants"]) {

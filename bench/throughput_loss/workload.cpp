@@ -59,7 +59,8 @@ private:
 
 } // namespace
 
-Schedule buildSchedule(const WorkloadSpec &w, uint64_t vocab, double lengthScale, uint32_t maxSteps)
+Schedule buildSchedule(const WorkloadSpec &w, uint64_t vocab, double lengthScale, uint32_t maxSteps,
+		       const trace::TokenTrace *trace)
 {
 	std::mt19937_64 rng(w.seed * 0x9e3779b97f4a7c15ull + 12345);
 	ZipfSampler zipf(vocab, w.zipf, rng);
@@ -79,8 +80,14 @@ Schedule buildSchedule(const WorkloadSpec &w, uint64_t vocab, double lengthScale
 		total += prompt[i] + output[i];
 	}
 	s.tokens.resize(total);
-	for (auto &t : s.tokens)
-		t = zipf(rng);
+	if (trace && trace->sequences()) {
+		for (uint32_t i = 0; i < w.sequences; i++)
+			trace->take((i + w.seed * 1000003ull) % trace->sequences(), prompt[i] + output[i],
+				    s.tokens.data() + base[i]);
+	} else {
+		for (auto &t : s.tokens)
+			t = zipf(rng);
+	}
 
 	std::deque<uint32_t> waiting;
 	for (uint32_t i = 0; i < w.sequences; i++)

@@ -14,6 +14,7 @@
 
 #include "agent/agent.hpp"
 #include "profile.hpp"
+#include "trace/token_trace.hpp"
 
 namespace engrampool::bench {
 
@@ -36,7 +37,11 @@ struct Schedule {
 };
 
 // lengthScale multiplies every drawn length (>= 1); maxSteps > 0 truncates the schedule
-// (the truncated run still counts only the output tokens of its steps).
-Schedule buildSchedule(const WorkloadSpec &w, uint64_t vocab, double lengthScale, uint32_t maxSteps);
+// (the truncated run still counts only the output tokens of its steps). With a trace,
+// sequence i's prompt and output tokens are the trace's tokens from the start of trace
+// sequence (i + seed * 1000003) mod count on (token_trace.hpp: continuing into the next
+// ones when shorter) instead of Zipf draws; lengths and the schedule stay the same.
+Schedule buildSchedule(const WorkloadSpec &w, uint64_t vocab, double lengthScale, uint32_t maxSteps,
+		       const trace::TokenTrace *trace = nullptr);
 
 } // namespace engrampool::bench

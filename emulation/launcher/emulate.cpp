@@ -157,6 +157,7 @@ int hostMain(const Options &o, Shared *sh, uint32_t i)
 	struct Seq {
 		uint64_t id = 0;
 		uint32_t remaining = 0; // 0: start a new sequence next step
+		uint64_t tracePos = 0;  // --trace: next token of the trace this sequence reads
 	};
 	std::vector<Seq> seqs(B);
 	std::vector<hashing::StreamState> states(B);
@@ -229,13 +230,21 @@ int hostMain(const Options &o, Shared *sh, uint32_t i)
 				count = std::min(s.remaining, 1 + (uint32_t)(rng() % maxChunk));
 				flags |= kSeqStart;
 				hasher->beginSequence(states[b]);
+				// A trace sequence picked at random (its start): real n-grams from there on.
+				if (o.trace)
+					s.tracePos = o.trace->starts[rng() % o.trace->sequences()];
 			}
 			s.remaining -= count;
 			if (s.remaining == 0)
 				flags |= kSeqEnd;
 			offsets[b] = T;
-			for (uint32_t k = 0; k < count; k++)
-				tokens[T + k] = perm[zipf(rng())];
+			if (o.trace) {
+				for (uint32_t k = 0; k < count; k++)
+					tokens[T + k] = o.trace->tokens[(s.tracePos++) % o.trace->tokens.size()];
+			} else {
+				for (uint32_t k = 0; k < count; k++)
+					tokens[T + k] = perm[zipf(rng())];
+			}
 			batch[b] = {s.id, tokens.data() + T, count, flags};
 			T += count;
 		}
@@ -365,6 +374,15 @@ uint64_t Zipf::operator()(uint64_t u) const
 
 Result<Report> run(const Options &o)
 {
+	if (!o.tracePath.empty() && !o.trace) {
+		// Loaded once here; the forked hosts share it.
+		auto t = trace::loadTrace(o.tracePath, o.model.tokenizerVocabSize);
+		if (!t)
+			return t.status();
+		Options withTrace = o;
+		withTrace.trace = &t.value();
+		return run(withTrace);
+	}
 	if (o.hostIndexBase >= format::kHostSlots)
 		return errorf(-EINVAL, "--host-index-base %u is out of range: the pool has %u host slots, so it must be 0..%u",
 			      o.hostIndexBase, format::kHostSlots, format::kHostSlots - 1);

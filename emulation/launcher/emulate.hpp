@@ -11,6 +11,8 @@
 // generation it cannot map yet waits for the import in flight to be recorded.
 #pragma once
 
+#include "../trace/token_trace.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +37,8 @@ struct Options {
 	uint32_t maxPrefill = 16;      // first chunk of a sequence: 1..maxPrefill tokens
 	uint32_t maxSeqLen = 64;       // sequence length: 2..maxSeqLen tokens
 	double zipfS = 1.1;            // Zipf exponent of the token stream
+	std::string tracePath;         // token trace (docs/TRACE.md) instead of Zipf draws ("" = Zipf)
+	const trace::TokenTrace *trace = nullptr; // loaded by run() from tracePath
 	uint64_t seed = 0;             // --random seed the tables were imported with
 	int64_t replaceAt = -1;        // replace every layer's table when all hosts reached this step
 	uint32_t killHosts = 0;        // SIGKILL this many random hosts ...

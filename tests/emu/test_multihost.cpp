@@ -9,6 +9,7 @@
 #include "../../emulation/launcher/emulate.hpp"
 #include "agent/agent.hpp"
 #include "pool/host_registration.hpp"
+#include "region/hugepages.hpp"
 
 using namespace engrampool;
 using namespace eptest;
@@ -27,10 +28,11 @@ nlohmann::json multiModelJson()
 // An emul pool with a chosen lease, destroyed at scope end.
 struct LeasePool {
 	std::string uri = "emul:" + uniqueName("epmulti");
-	explicit LeasePool(uint32_t leaseMs, uint64_t size = 32ull << 20)
+	explicit LeasePool(uint32_t leaseMs, uint64_t size = 32ull << 20, PagePref pages = PagePref::Auto)
 	{
 		CreateOptions o;
 		o.size = size;
+		o.pages = pages;
 		auto s = Pool::create(uri, o, leaseMs);
 		if (!s)
 			throw std::runtime_error("create " + uri + ": " + s.message());
@@ -266,7 +268,9 @@ TEST(MultiHost, EmulateCommand)
 TEST(MultiHost, AgentMappingIsReadOnlyAndSlotPageIsPrivate)
 {
 	ModelConfig m = makeModel(multiModelJson());
-	LeasePool pool(1000);
+	// 4 KiB pages: a slot page of its own needs pages as small as a slot (on 2 MiB pages,
+	// hugetlbfs like devdax, a host's writable mapping is the whole 2 MiB metadata unit).
+	LeasePool pool(1000, 32ull << 20, PagePref::Small);
 	{
 		auto w = openPool(pool.uri, true);
 		for (uint32_t l : m.layerIds)
@@ -305,7 +309,8 @@ TEST(MultiHost, AgentMappingIsReadOnlyAndSlotPageIsPrivate)
 	// page, at its own slot.
 	auto u = parseRegionUri(pool.uri);
 	ASSERT_TRUE(u);
-	std::string backing = u->path;
+	std::string backing = hugepages::locateEmul(u->name);
+	ASSERT_EQ(backing, u->path);
 	int st = waitChild(forkChild([&] {
 		auto p = openPool(pool.uri, false);
 		auto reg = HostRegistration::attach(*p, 6, *p->committedGeneration(), 0);
