@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-# throughput_loss_smoke.py - run throughput_loss on a tiny pool for a few steps (1 and 2 hosts) and check its JSON.
+# throughput_loss_smoke.py - run throughput_loss on a tiny pool for a few steps (1 and 2 hosts) and check its JSON,
+# its limit probe and page size; replay a token trace (scripts/make_trace.py) and build a hot set from it.
 import json
 import os
 import subprocess
@@ -38,6 +39,59 @@ def main():
         slots = sorted(h["host_slot"] for h in run["variants"][2]["per_host"])
         assert slots == [0, 1], slots
         assert "variant" in p.stdout and "resident" in p.stdout, "no table on stdout"
+        # The limit probe: same rows, same threads, same mapping; a ratio next to the agent's figure.
+        assert run["page_size"] in (4096, 2 << 20), run["page_size"]
+        for v in run["variants"]:
+            assert v["probe_p50_us"] > 0 and v["probe_p99_us"] >= v["probe_p50_us"], v
+            assert v["ticket_p50_us"] > 0, v
+            assert abs(v["vs_probe_p50"] - v["ticket_p50_us"] / v["probe_p50_us"]) < 1e-6, v
+        assert "limit probe" in p.stdout and "x_p50" in p.stdout, "no probe table on stdout"
+        assert ("%s pages" % ("2 MiB" if run["page_size"] == 2 << 20 else "4 KiB")) in p.stdout, "no page size"
+
+        # A token trace: the same schedule with real token ids.
+        src = os.path.join(d, "text.txt")
+        with open(src, "w") as f:
+            f.write(("the quick brown fox jumps over the lazy dog. " * 40 + "\n\n") * 20)
+        trace = os.path.join(d, "trace.jsonl")
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        mk = subprocess.run([sys.executable, os.path.join(root, "scripts", "make_trace.py"), "--byte-level",
+                             "--out", trace, src], capture_output=True, text=True, timeout=30)
+        assert mk.returncode == 0, mk.stderr
+        lines = open(trace).read().splitlines()
+        assert len(lines) == 20 and all(json.loads(l)["tokens"] for l in lines), lines[:2]
+        out2 = os.path.join(d, "tl2.json")
+        cmd2 = [exe, "--profile", "8b-dense", "--variants", "local", "--sequences", "8", "--length-scale", "0.05",
+                "--max-steps", "20", "--pool-size", "64MiB", "--no-progress", "--no-rt", "--json", out2,
+                "--trace", trace]
+        p = subprocess.run(cmd2, capture_output=True, text=True, timeout=40)
+        assert p.returncode == 0, p.stdout + p.stderr
+        run = json.load(open(out2))["runs"][0]
+        assert run["workload"]["tokens"] == "trace", run["workload"]
+        assert run["workload"]["trace"]["sequences"] == 20, run["workload"]["trace"]
+        assert run["variants"][0]["tokens_per_s"] > 0 and not run["variants"][0]["error"]
+        assert "trace " + trace in p.stdout
+        # A bad trace is refused with one line naming the file and line.
+        bad = os.path.join(d, "bad.jsonl")
+        with open(bad, "w") as f:
+            f.write('{"tokens": [1, 2]}\n{"tokens": [3, 99999999]}\n')
+        p = subprocess.run(cmd2[:-1] + [bad], capture_output=True, text=True, timeout=40)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "line 2" in p.stderr and "99999999" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+        # A static hot set from the trace: the most looked-up rows first, counts non-increasing.
+        cli = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(exe))), "pool_manager", "engrampool")
+        model = os.path.join(root, "examples", "models", "engram_demo_v1.json")
+        hot = os.path.join(d, "hot.txt")
+        h = subprocess.run([cli, "hotset", "--trace", trace, "--model", model, "--rows", "50", "--out", hot,
+                            "--json"], capture_output=True, text=True, timeout=30)
+        assert h.returncode == 0, h.stderr
+        hj = json.loads(h.stdout)
+        rows = [l.split() for l in open(hot) if not l.startswith("#")]
+        assert len(rows) == 50 == hj["rows"], (len(rows), hj)
+        counts = [int(r[2]) for r in rows]
+        assert counts == sorted(counts, reverse=True) and counts[0] > 1, counts[:5]
+        assert {int(r[0]) for r in rows} <= {1, 15}, rows[:3]
+        assert 0 < hj["lookups_covered"] <= 1 and sum(counts) == round(hj["lookups_covered"] * hj["lookups"])
     print("ok")
 
 
