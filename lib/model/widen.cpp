@@ -69,23 +69,51 @@ void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst)
 	dequantizeRow(f, row, row + f.valueBytes(), dst);
 }
 
+// Every fp8-e4m3 byte and every e8m0 scale byte as a float, computed once: a row is then
+// table lookups and multiplies (a power of two times a float is exact, so the product
+// equals ldexp(v, e - 127), including NaN and the subnormal range).
+namespace {
+struct Fp8Tables {
+	float e4m3[256];
+	float e8m0[256];
+	Fp8Tables()
+	{
+		for (int b = 0; b < 256; b++) {
+			e4m3[b] = fp8e4m3ToFloat((uint8_t)b);
+			e8m0[b] = e8m0ToFloat((uint8_t)b);
+		}
+	}
+};
+const Fp8Tables &fp8Tables()
+{
+	static const Fp8Tables t;
+	return t;
+}
+} // namespace
+
 void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *s, float *dst)
 {
-	widenToFloat(f.dtype, values, f.valuesPerRow, dst);
 	const uint32_t scales = f.scalesPerRow();
+	if (f.dtype == Dtype::Fp8E4M3 && f.scaleDtype == Dtype::E8M0 && scales) {
+		const Fp8Tables &t = fp8Tables();
+		for (uint32_t b = 0; b < scales; b++) {
+			const float scale = t.e8m0[s[b]];
+			const uint8_t *v = values + (size_t)b * f.scaleBlock;
+			float *o = dst + (size_t)b * f.scaleBlock;
+			for (uint32_t i = 0; i < f.scaleBlock; i++)
+				o[i] = t.e4m3[v[i]] * scale;
+		}
+		return;
+	}
+	widenToFloat(f.dtype, values, f.valuesPerRow, dst);
 	if (!scales)
 		return;
 	for (uint32_t b = 0; b < scales; b++) {
 		float *v = dst + (size_t)b * f.scaleBlock;
 		if (f.scaleDtype == Dtype::E8M0) {
-			// ldexp: exact, and the same answer as multiplying by 2^(e-127).
-			if (s[b] == 255) {
-				for (uint32_t i = 0; i < f.scaleBlock; i++)
-					v[i] = std::numeric_limits<float>::quiet_NaN();
-			} else {
-				for (uint32_t i = 0; i < f.scaleBlock; i++)
-					v[i] = std::ldexp(v[i], (int)s[b] - 127);
-			}
+			const float scale = fp8Tables().e8m0[s[b]];
+			for (uint32_t i = 0; i < f.scaleBlock; i++)
+				v[i] *= scale;
 		} else {
 			float scale;
 			widenToFloat(f.scaleDtype, s + (size_t)b * dtypeBytes(f.scaleDtype), 1, &scale);

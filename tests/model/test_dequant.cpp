@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "model/widen.hpp"
@@ -96,4 +97,46 @@ TEST(Dequant, UnscaledFormatsAreWidened)
 	dequantizeRow(f, row, out);
 	EXPECT_EQ(out[0], 1.0f);
 	EXPECT_EQ(out[1], -2.0f);
+}
+
+// The table-driven fast path equals ldexp(e4m3, e - 127) bit for bit, for every value
+// byte under every scale byte (NaN stays NaN, subnormal results round the same way).
+TEST(Dequant, EveryValueUnderEveryScaleEqualsLdexp)
+{
+	RowFormat f;
+	f.dtype = Dtype::Fp8E4M3;
+	f.valuesPerRow = 256;
+	f.scaleDtype = Dtype::E8M0;
+	f.scaleBlock = 32;
+	ASSERT_TRUE(f.validate().isOk());
+	std::vector<uint8_t> values(256), scales(8);
+	std::vector<float> out(256);
+	for (int v = 0; v < 256; v++)
+		values[v] = (uint8_t)v;
+	size_t checked = 0;
+	for (int s0 = 0; s0 < 256; s0 += 8) {
+		for (int b = 0; b < 8; b++)
+			scales[b] = (uint8_t)(s0 + b);
+		// Each block holds 32 value bytes: rotate so every byte meets every scale.
+		for (int rot = 0; rot < 8; rot++) {
+			std::vector<uint8_t> vrow(256);
+			for (int i = 0; i < 256; i++)
+				vrow[i] = values[(i + rot * 32) % 256];
+			dequantizeRow(f, vrow.data(), scales.data(), out.data());
+			for (int i = 0; i < 256; i++) {
+				float want = scales[i / 32] == 255 ? std::nanf("")
+								    : std::ldexp(fp8e4m3ToFloat(vrow[i]), (int)scales[i / 32] - 127);
+				if (std::isnan(want)) {
+					ASSERT_TRUE(std::isnan(out[i])) << "value " << (int)vrow[i] << " scale " << (int)scales[i / 32];
+				} else {
+					uint32_t a, w;
+					std::memcpy(&a, &out[i], 4);
+					std::memcpy(&w, &want, 4);
+					ASSERT_EQ(w, a) << "value " << (int)vrow[i] << " scale " << (int)scales[i / 32];
+				}
+				checked++;
+			}
+		}
+	}
+	EXPECT_EQ(checked, 256u * 256u);
 }
