@@ -28,32 +28,25 @@ struct ImportArgs {
 };
 
 // XXH3 of the rows a source would write, as the writer computes it: packed, rows x
-// stride; planar, the values plane then the scales plane (the scales are kept aside,
-// rows x scale bytes, a 33rd of the table for fp8 x 256 + e8m0 x 8).
+// stride; planar, the rows packed without padding (values then scales of each row).
 Result<uint64_t> sourceXxh3(io::RowSource &src, const RowFormat &f, format::TableLayout layout, Progress &progress)
 {
 	const bool planar = layout == format::TableLayout::Planar;
-	const uint64_t stride = planar ? f.rowBytes() : f.rowStride();
-	const uint32_t vb = f.valueBytes(), sb = f.scaleBytes();
+	const uint64_t stride = f.rowStride();
+	const uint64_t hashed = planar ? f.rowBytes() : stride;
 	Xxh3Stream hash;
 	const uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
 	std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * stride]);
-	std::vector<uint8_t> scales(planar ? src.rows() * sb : 0);
 	for (uint64_t r = 0; r < src.rows(); r += chunkRows) {
 		uint64_t n = std::min(chunkRows, src.rows() - r);
 		EP_TRY(src.read(r, n, buf.get()));
-		if (!planar) {
+		if (hashed == stride)
 			hash.update(buf.get(), n * stride);
-		} else {
-			for (uint64_t i = 0; i < n; i++) {
-				hash.update(buf.get() + i * stride, vb);
-				std::memcpy(scales.data() + (r + i) * sb, buf.get() + i * stride + vb, sb);
-			}
-		}
+		else
+			for (uint64_t i = 0; i < n; i++)
+				hash.update(buf.get() + i * stride, hashed);
 		progress.update(r + n);
 	}
-	if (planar)
-		hash.update(scales.data(), scales.size());
 	return hash.digest();
 }
 

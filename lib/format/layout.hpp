@@ -116,7 +116,7 @@ struct TableBody {
 	uint64_t dataOffset;      // absolute offset in the pool, kAlignUnit aligned (planar: values plane)
 	uint64_t extentBytes;     // bytes reserved (kAlignUnit multiple)
 	uint64_t dataBytes;       // rows * rowStride; planar: rows * rowBytes (both planes)
-	uint64_t dataXxh3;        // planar: XXH3-64 of the values plane then the scales plane
+	uint64_t dataXxh3;        // planar: XXH3-64 of the rows packed (values then scales, no padding)
 	uint64_t importTimeNs;
 	uint64_t scalesOffset;    // planar: absolute offset of the scales plane; packed: 0
 };

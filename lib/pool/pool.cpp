@@ -576,21 +576,32 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	if (!s)
 		return s.status();
 	auto hashTable = [&](const TableInfo &t) {
-		// Planar: the values plane's bytes, then the scales plane's (one stream).
+		// Packed: the table's bytes. Planar: its rows packed again (values then scales of
+		// each row) a bounded chunk at a time, so a table has one checksum in either layout.
 		Xxh3Stream h;
-		auto hashRange = [&](const uint8_t *p, uint64_t bytes) {
+		if (t.planar()) {
+			const uint64_t vb = t.valueBytes(), sb = t.scaleBytes(), rb = vb + sb;
+			const uint64_t chunkRows = std::max<uint64_t>(1, (8ull << 20) / rb);
+			std::vector<uint8_t> buf(chunkRows * rb);
+			const uint8_t *values = tableData(t), *scales = region_->base() + t.scalesOffset;
+			for (uint64_t r = 0; r < t.rows; r += chunkRows) {
+				uint64_t n = std::min(chunkRows, t.rows - r);
+				region_->invalidate(values + r * vb, n * vb);
+				region_->invalidate(scales + r * sb, n * sb);
+				for (uint64_t i = 0; i < n; i++) {
+					std::memcpy(buf.data() + i * rb, values + (r + i) * vb, vb);
+					std::memcpy(buf.data() + i * rb + vb, scales + (r + i) * sb, sb);
+				}
+				h.update(buf.data(), n * rb);
+			}
+		} else {
+			const uint8_t *p = tableData(t);
 			const uint64_t chunk = 8 << 20;
-			for (uint64_t off = 0; off < bytes; off += chunk) {
-				uint64_t len = std::min(chunk, bytes - off);
+			for (uint64_t off = 0; off < t.dataBytes; off += chunk) {
+				uint64_t len = std::min(chunk, t.dataBytes - off);
 				region_->invalidate(p + off, len);
 				h.update(p + off, len);
 			}
-		};
-		if (t.planar()) {
-			hashRange(tableData(t), t.rows * t.valueBytes());
-			hashRange(region_->base() + t.scalesOffset, t.rows * t.scaleBytes());
-		} else {
-			hashRange(tableData(t), t.dataBytes);
 		}
 		return h.digest();
 	};

@@ -368,27 +368,34 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 				req.progress(r + n);
 		}
 	} else {
-		// Sources yield packed rows: a bounded chunk of them is split into the planes.
+		// Sources yield packed rows (the model's row stride, padding included): a bounded
+		// chunk of them is split into the planes. The checksum is the packed rows' (values
+		// then scales of each row, no padding): the same content has the same checksum in
+		// either layout, and nothing has to be held back to hash the scales plane last.
 		const uint32_t rb = f.rowBytes(), vb = f.valueBytes(), sbytes = f.scaleBytes();
+		const uint64_t srcStride = f.rowStride();
 		uint8_t *scales = region_->base() + scalesOffset;
-		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / rb);
-		std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * rb]);
+		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / srcStride);
+		std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * srcStride]);
 		for (uint64_t r = 0; r < req.rows; r += chunkRows) {
 			uint64_t n = std::min(chunkRows, req.rows - r);
 			if (Status s = src.read(r, n, buf.get()); !s)
 				return std::move(s).context("import '" + name + "': ");
 			for (uint64_t i = 0; i < n; i++) {
-				std::memcpy(dst + (r + i) * vb, buf.get() + i * rb, vb);
-				std::memcpy(scales + (r + i) * sbytes, buf.get() + i * rb + vb, sbytes);
+				const uint8_t *row = buf.get() + i * srcStride;
+				std::memcpy(dst + (r + i) * vb, row, vb);
+				std::memcpy(scales + (r + i) * sbytes, row + vb, sbytes);
 			}
-			hash.update(dst + r * vb, n * vb);
+			if (srcStride == rb)
+				hash.update(buf.get(), n * rb);
+			else
+				for (uint64_t i = 0; i < n; i++)
+					hash.update(buf.get() + i * srcStride, rb);
 			region_->persist(dst + r * vb, n * vb);
 			region_->persist(scales + r * sbytes, n * sbytes);
 			if (req.progress)
 				req.progress(r + n);
 		}
-		// The checksum covers the values plane, then the scales plane.
-		hash.update(scales, req.rows * sbytes);
 	}
 	writerPersist(dst, 0);
 	auto g = committedGeneration();
