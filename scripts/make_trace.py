@@ -16,6 +16,7 @@ until --min-tokens). Encoding:
 Ids must lie below the model's tokenizer_vocab_size; --vocab-size N checks it here.
 """
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -161,7 +162,8 @@ def blocks(text, mode):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="+", help="text files or directories (read as UTF-8, undecodable bytes replaced)")
+    ap.add_argument("inputs", nargs="+",
+                    help="text files or directories (UTF-8, undecodable bytes replaced; *.gz decompressed)")
     ap.add_argument("--tokenizer", help="tokenizer.json (Hugging Face format)")
     ap.add_argument("--byte-level", action="store_true", help="no tokenizer: id = byte value")
     ap.add_argument("--out", required=True, help="trace file to write (JSON lines)")
@@ -189,9 +191,9 @@ def main():
             try:
                 if os.path.getsize(path) > a.max_file_bytes:
                     continue
-                with open(path, "rb") as f:
+                with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
                     text = f.read().decode("utf-8", errors="replace")
-            except OSError as e:
+            except (OSError, EOFError) as e:
                 print("make_trace: skipped %s: %s" % (path, e), file=sys.stderr)
                 continue
             files += 1

@@ -59,6 +59,7 @@ struct Variant {
 	double linkGbps = 0;
 	uint32_t hosts = 1;
 	bool hot = false;
+	bool staticSet = false;  // -static: hot tier holds only the static hot set (--hot-set-trace)
 	bool cost = false;       // emulated CXL cost model on
 };
 
@@ -72,6 +73,8 @@ struct Options {
 	std::string compute = "host";
 	std::string worker;
 	std::string trace;       // token trace (docs/TRACE.md) instead of Zipf draws
+	std::string hotSetTrace; // -static variants: hot set picked from this trace (default: --trace)
+	std::string hotSetFile;  // (built per profile) the static hot set of -static variants
 	double lengthScale = 0;  // 0 = per plan
 	uint32_t sequences = 0;
 	uint32_t maxSteps = 0;
@@ -240,6 +243,11 @@ Result<Variant> parseVariant(const std::string &name, const Options &o)
 	if (s.size() > 4 && s.substr(s.size() - 4) == "-hot") {
 		v.hot = true;
 		s = s.substr(0, s.size() - 4);
+	} else if (s.size() > 7 && s.substr(s.size() - 7) == "-static") {
+		v.hot = v.staticSet = true;
+		s = s.substr(0, s.size() - 7);
+		if (o.hotSetTrace.empty() && o.trace.empty())
+			return makeError(-EINVAL, "variant " + name + " needs --hot-set-trace FILE (or --trace FILE)");
 	}
 	try {
 		if (s == "local") {
@@ -256,7 +264,7 @@ Result<Variant> parseVariant(const std::string &name, const Options &o)
 				return makeError(-EINVAL, "variant " + name + ": 1..64 hosts");
 		} else {
 			return makeError(-EINVAL, "unknown variant '" + name +
-							  "' (local | cxl-NS | hosts-N, each optionally with -hot)");
+							  "' (local | cxl-NS | hosts-N, each optionally with -hot or -static)");
 		}
 	} catch (const std::exception &) {
 		return makeError(-EINVAL, "variant '" + name + "': expected a number after the dash");
@@ -287,7 +295,7 @@ WorkloadSpec workloadFor(const Profile &p, const Options &o, uint32_t hostIndex)
 }
 
 AgentConfig agentConfig(const std::string &uri, const ModelConfig &model, const Schedule &s, const WorkloadSpec &w,
-			const Options &o, bool hot, int hostIndex)
+			const Options &o, bool hot, int hostIndex, bool staticSet = false)
 {
 	AgentConfig c;
 	c.poolUri = uri;
@@ -298,6 +306,10 @@ AgentConfig agentConfig(const std::string &uri, const ModelConfig &model, const 
 	c.slots = 3;
 	c.gatherThreads = o.gatherThreads;
 	c.cacheRows = hot ? o.cacheRows : 0;
+	if (hot && staticSet) {
+		c.hotSetFile = o.hotSetFile;
+		c.cacheAdmit = false; // only the rows the trace picked
+	}
 	c.registerHost = true;
 	c.hostIndex = hostIndex;
 	return c;
@@ -367,6 +379,7 @@ int runWorker(const std::string &cfgPath)
 	o.gatherThreads = c["gather_threads"];
 	o.cacheRows = c["cache_rows"];
 	o.compute = c["compute"];
+	o.hotSetFile = c.value("hot_set_file", std::string());
 	auto prof = loadProfile(c["profile_path"], "");
 	if (!prof) {
 		fprintf(stderr, "worker: %s\n", prof.status().message().c_str());
@@ -395,7 +408,8 @@ int runWorker(const std::string &cfgPath)
 	ReplayOptions base{&prof.value(), &s, nullptr, nullptr, 0};
 	ReplayResult b = replay(base);
 	int hostIndex = c["host_index"];
-	auto agent = HostAgent::create(agentConfig(c["pool_uri"], *model, s, w, o, c["hot"], hostIndex));
+	auto agent = HostAgent::create(
+		agentConfig(c["pool_uri"], *model, s, w, o, c["hot"], hostIndex, c.value("static_set", false)));
 	if (!agent) {
 		fprintf(stderr, "worker %d: agent: %s\n", hostIndex, agent.status().message().c_str());
 		return 1;
@@ -477,6 +491,8 @@ VariantResult runHosts(const Variant &v, const RunPlan &plan, const Profile &pro
 			  {"switch", swName},
 			  {"host_index", (int)h},
 			  {"hot", v.hot},
+			  {"static_set", v.staticSet},
+			  {"hot_set_file", o.hotSetFile},
 			  {"cache_rows", o.cacheRows},
 			  {"gather_threads", o.gatherThreads},
 			  {"compute", o.compute},
@@ -566,7 +582,7 @@ VariantResult runLocal(const Variant &v, const Profile &prof, const ModelConfig 
 {
 	VariantResult vr;
 	vr.v = v;
-	auto agent = HostAgent::create(agentConfig(costUri(poolName, v), model, s, w, o, v.hot, 0));
+	auto agent = HostAgent::create(agentConfig(costUri(poolName, v), model, s, w, o, v.hot, 0, v.staticSet));
 	if (!agent) {
 		vr.error = agent.status().message();
 		return vr;
@@ -634,6 +650,7 @@ json summarize(const VariantResult &vr)
 		  {"latency_ns", v.latencyNs},
 		  {"link_gbps", v.linkGbps},
 		  {"hot_tier", v.hot},
+		  {"hot_tier_kind", v.staticSet ? "static" : v.hot ? "lru" : "none"},
 		  {"tokens_per_s", tps},
 		  {"baseline_tokens_per_s", btps},
 		  {"loss_pct", btps > 0 ? 100.0 * (1.0 - tps / btps) : 0.0},
@@ -762,6 +779,9 @@ int main(int argc, char **argv)
 	app.add_option("--sequences", o.sequences, "sequences in the workload (default: the profile's, 512)");
 	app.add_option("--max-steps", o.maxSteps, "replay at most this many steps (0 = all)");
 	app.add_option("--zipf", o.zipf, "token Zipf exponent (default: the profile's, 1.0)");
+	app.add_option("--hot-set-trace", o.hotSetTrace,
+		       "-static variants: the hot tier holds the --cache-rows rows this trace looks up most (engrampool "
+		       "hotset), no admission; default: the --trace file (pick it from other text for a fair figure)");
 	app.add_option("--trace", o.trace,
 		       "replay a token trace (docs/TRACE.md; scripts/make_trace.py makes one) instead of Zipf draws: "
 		       "same lengths and schedule, real token ids");
@@ -919,6 +939,29 @@ int main(int argc, char **argv)
 		Schedule s = buildSchedule(w, model->tokenizerVocabSize, rp.lengthScale, o.maxSteps,
 					   tr.sequences() ? &tr : nullptr);
 		ReplayResult base = replay(ReplayOptions{&prof.value(), &s, nullptr, nullptr, 0});
+		json hotSetInfo = nullptr;
+		bool wantStatic = std::any_of(rp.variants.begin(), rp.variants.end(), [](auto &v) { return v.staticSet; });
+		if (wantStatic) {
+			// The static hot set of the scaled tables (row ids depend on the table sizes).
+			std::string from = o.hotSetTrace.empty() ? o.trace : o.hotSetTrace;
+			auto ht = trace::loadTrace(from, model->tokenizerVocabSize);
+			if (!ht) {
+				fprintf(stderr, "throughput_loss: %s\n", ht.status().message().c_str());
+				return 2;
+			}
+			auto hs = trace::buildHotSet(*ht, *model, o.cacheRows);
+			if (!hs) {
+				fprintf(stderr, "throughput_loss: hot set: %s\n", hs.status().message().c_str());
+				return 2;
+			}
+			o.hotSetFile = "/tmp/ep-tl-" + std::to_string(getpid()) + "-hot.txt";
+			if (Status st = trace::writeHotSet(*hs, *model, o.hotSetFile, "from " + from); !st) {
+				fprintf(stderr, "throughput_loss: %s\n", st.message().c_str());
+				return 2;
+			}
+			hotSetInfo = {{"trace", from}, {"rows", hs->rows.size()}, {"tokens", hs->tokens},
+				      {"lookups_covered_in_its_trace", hs->lookups ? (double)hs->covered / hs->lookups : 0.0}};
+		}
 
 		std::string poolName = "tl" + std::to_string(getpid()) + "p" + std::to_string(pi);
 		uint64_t poolBytes = 0, pageSize = 0;
@@ -970,6 +1013,7 @@ int main(int argc, char **argv)
 			      {"output_tokens", s.outputTokens},
 			      {"prompt_tokens", s.promptTokens}}},
 			    {"baseline", {{"tokens_per_s", base.tokensPerS()}, {"gpu_s", base.gpuNs * 1e-9}}},
+			    {"static_hot_set", hotSetInfo},
 			    {"variants", json::array()}};
 		std::vector<json> rows;
 		for (size_t vi = 0; vi < rp.variants.size(); vi++) {
@@ -993,6 +1037,8 @@ int main(int argc, char **argv)
 		bar.set("", 0);
 		printTable(title, run["baseline"], rows);
 		out["runs"].push_back(run);
+		if (!o.hotSetFile.empty())
+			unlink(o.hotSetFile.c_str());
 		if (!o.keepPool) {
 			(void)Region::destroy(*parseRegionUri("emul:" + poolName));
 			removePoolCleanup(poolName);

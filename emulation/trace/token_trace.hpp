@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "model/model_config.hpp"
 #include "util/status.hpp"
 
 namespace engrampool::trace {
@@ -31,5 +32,21 @@ struct TokenTrace {
 // Loads and checks a trace: every id in [0, vocab) (vocab 0 = no check), at least one
 // token. Errors name the file and the line.
 Result<TokenTrace> loadTrace(const std::string &path, uint64_t vocab);
+
+// A static hot set: the most looked-up (layer, row) pairs of trace sequences
+// [skip, skip + take) (take 0 = to the end), hashed whole with the model.
+struct HotRow {
+	uint32_t count;
+	uint32_t layerIndex;   // index in the model's layer_ids
+	uint64_t row;
+};
+struct HotSet {
+	std::vector<HotRow> rows;      // most looked-up first (ties: layer, row)
+	size_t sequences = 0;
+	uint64_t tokens = 0, lookups = 0, distinct = 0, covered = 0; // covered: lookups that hit `rows`
+};
+Result<HotSet> buildHotSet(const TokenTrace &t, const ModelConfig &m, size_t rows, size_t skip = 0, size_t take = 0);
+// The agent's hot-set file (AgentConfig::hotSetFile): "LAYER_ID ROW_ID COUNT" lines.
+Status writeHotSet(const HotSet &h, const ModelConfig &m, const std::string &path, const std::string &comment);
 
 } // namespace engrampool::trace
