@@ -92,6 +92,27 @@ def main():
         assert counts == sorted(counts, reverse=True) and counts[0] > 1, counts[:5]
         assert {int(r[0]) for r in rows} <= {1, 15}, rows[:3]
         assert 0 < hj["lookups_covered"] <= 1 and sum(counts) == round(hj["lookups_covered"] * hj["lookups"])
+
+        # emulate --trace: hosts serve the trace's ids and every row still verifies.
+        small = os.path.join(d, "small.json")
+        m = json.load(open(model))
+        m["engram_vocab_size"] = [5000, 5000]
+        m["name"] = "trace-smoke"
+        json.dump(m, open(small, "w"))
+        uri = "emul:tl-smoke-%d?pages=4k" % os.getpid()
+        try:
+            c = subprocess.run([cli, "create", uri, "--size", "64M"], capture_output=True, text=True, timeout=30)
+            assert c.returncode == 0, c.stderr
+            e = subprocess.run([cli, "emulate", uri, "--model", small, "--hosts", "2", "--steps", "20", "--prepare",
+                                "--trace", trace, "--json"], capture_output=True, text=True, timeout=60)
+            assert e.returncode == 0, e.stdout + e.stderr
+            ej = json.loads(e.stdout)
+            assert ej["total"]["wrong_rows"] == 0 and ej["total"]["rows_checked"] > 0, ej["total"]
+            e = subprocess.run([cli, "emulate", uri, "--model", small, "--hosts", "1", "--steps", "5",
+                                "--trace", bad], capture_output=True, text=True, timeout=60)
+            assert e.returncode != 0 and "line 2" in e.stderr, e.stderr
+        finally:
+            subprocess.run([cli, "destroy", uri], capture_output=True, timeout=30)
     print("ok")
 
 
