@@ -212,6 +212,12 @@ typedef struct ep_agent_config {
 #define EP_AGENT_NONTEMPORAL 4u    /* streaming stores into staging */
 /* Output format of the agent's rows (flags bits 8-11; ep_agent_config is not versioned
  * by size, so the option rides in flags): an enum ep_row_format_out, default PACKED.
+ * Every format is delivered from packed and planar tables (layout in ep_layer_output);
+ * the pipeline gathers packed rows and converts them into the staging slot (host
+ * memory), which is what the CUDA device copies; the hot-row tier keeps packed rows.
+ * ep_agent_create fails with -EINVAL for an unknown format or SCALES/PLANES of an
+ * unscaled model (F32/BF16 widen bf16/fp16/fp32 values), and with EP_E_UNSUPPORTED for
+ * a format other than PACKED with cache_rows on the CUDA device.
  * ep_layer_output.format reports it. */
 #define EP_AGENT_OUT_SHIFT 8u
 #define EP_AGENT_OUT_MASK (0xFu << EP_AGENT_OUT_SHIFT)
@@ -255,12 +261,21 @@ static inline void ep_prefetch_opts_init(ep_prefetch_opts *opts)
 	opts->dead = NULL;
 }
 
-/* rows: device memory, [tokens][columns] rows of row_bytes, row_stride apart, in the
- * agent's output format (enum ep_row_format_out):
- *   PACKED  the stored rows (values then scales);  F32 / BF16  dequantized rows;
- *   PLANES  tokens*columns values rows (row_bytes = values bytes, row_stride apart), then,
- *           at rows + tokens*columns*row_stride, tokens*columns scales rows of
- *           scales_per_row bytes each, exact pitch. */
+/* rows: device memory, n = tokens*columns rows ([tokens][columns] order) in the agent's
+ * output format (enum ep_row_format_out), row i at rows + i * row_stride:
+ *   PACKED  the stored rows (values then scales), row_bytes = the row format's bytes
+ *           (264 for fp8-e4m3 x 256 + e8m0 x 8), row_stride = its padded stride;
+ *   VALUES / SCALES  the values part / scales part of each row, exact pitch
+ *           (row_stride == row_bytes);
+ *   F32     D floats per row (row_bytes = row_stride = 4*D): value * 2^(e8m0 - 127) per
+ *           block of 32 (unscaled formats widened), as ep_pool_read_rows_as;
+ *   BF16    the same numbers as bfloat16 (round to nearest even), 2*D bytes per row;
+ *   PLANES  n values rows of row_bytes = row_stride = D * value size (D for fp8), then,
+ *           from rows + n * row_stride, n scales rows of the format's scale bytes each
+ *           (D/32 for e8m0), exact pitch: n * (values + scales) bytes in all, the same
+ *           bytes as ep_pool_read_rows_as(..., EP_OUT_PLANES) of the same row ids.
+ * Dead tokens (ep_agent_prefetch_ex) are not zeroed: their rows are the pad' rows in
+ * every format; use ep_agent_live_mask to gate them. */
 typedef struct ep_layer_output {
 	const void *rows;
 	uint32_t tokens;

@@ -13,6 +13,7 @@
 #include "agent/read_guard.hpp"
 #include "device/cuda.hpp"
 #include "gather/sigbus.hpp"
+#include "model/widen.hpp"
 #include "numa/numa.hpp"
 #include "util/hash_util.hpp"
 #include "util/units.hpp"
@@ -230,10 +231,27 @@ Status HostAgent::init(const AgentConfig &cfg)
 	rowStride_ = model_.rowFormat.rowStride();
 	rowBytes_ = model_.rowFormat.rowBytes();
 	valueBytes_ = model_.rowFormat.valueBytes();
-	if (cfg.outFormat != EP_OUT_PACKED)
+	// Output format: packed rows are scattered as gathered; any other format is converted
+	// from packed rows on the pipeline thread into the slot's staging (cuda) or output (host).
+	if (cfg.outFormat < EP_OUT_PACKED || cfg.outFormat > EP_OUT_PLANES)
+		return errorf(-EINVAL,
+			      "agent: output format %d is unknown (expected 0 packed, 1 values, 2 scales, 3 f32, 4 bf16 "
+			      "or 5 planes)",
+			      cfg.outFormat);
+	const uint64_t outRow = outputRowBytes(model_.rowFormat, cfg.outFormat);
+	if (outRow == 0)
+		return errorf(-EINVAL, "agent: output format %d (%s) needs a scale block; model '%s' has rows of %s",
+			      cfg.outFormat, cfg.outFormat == EP_OUT_SCALES ? "scales" : "planes", model_.name.c_str(),
+			      model_.rowFormat.describe().c_str());
+	convert_ = cfg.outFormat != EP_OUT_PACKED;
+	// PLANES: n values rows then n scales rows, n * rowBytes in all: staged as n "rows" of rowBytes.
+	outAlloc_ = !convert_ ? rowStride_ : cfg.outFormat == EP_OUT_PLANES ? rowBytes_ : (uint32_t)outRow;
+	outRowBytes_ = !convert_ ? rowBytes_ : cfg.outFormat == EP_OUT_PLANES ? valueBytes_ : (uint32_t)outRow;
+	outRowStride_ = !convert_ ? rowStride_ : outRowBytes_;
+	if (convert_ && cfg.device != device::Kind::Host && cfg.cacheRows)
 		return errorf(EP_E_UNSUPPORTED,
-			      "agent: output format %d is not implemented: the agent delivers packed rows (format 0) "
-			      "from packed and planar tables; read other formats with ep_pool_read_rows_as",
+			      "agent: output format %d with a hot-row tier needs the host device: the tier keeps packed "
+			      "rows in device memory and cuda output is converted on the host (use format 0 or cache_rows 0)",
 			      cfg.outFormat);
 	if (cfg_.tables.empty())
 		for (auto l : model_.layerIds)
@@ -282,7 +300,11 @@ Status HostAgent::init(const AgentConfig &cfg)
 		return dev.status();
 	device_ = std::move(dev.value());
 	size_t maxRows = (size_t)cfg.maxBatchTokens * columns_;
-	EP_TRY(device_->allocate(cfg.slots, (uint32_t)layerCount_, maxRows, maxRows, rowStride_));
+	EP_TRY(device_->allocate(cfg.slots, (uint32_t)layerCount_, maxRows, maxRows, outAlloc_));
+	if (convert_) {
+		packedScratch_.assign(maxRows * rowStride_, 0); // the pipeline gathers packed rows here
+		floatScratch_.assign(model_.rowFormat.valuesPerRow, 0.0f);
+	}
 	if (cfg.cacheRows) {
 		EP_TRY(device_->allocateCache(cfg.cacheRows, rowStride_));
 		cache_ = std::make_unique<cache::HotRowCache>(cfg.cacheRows, cfg.cacheAdmit);
@@ -890,7 +912,10 @@ int HostAgent::processTicketOnce(Ticket &t)
 		job.rowBytes = vl.scales ? valueBytes_ : rowBytes_;
 		job.rows = t.missRows.data();
 		job.count = misses;
-		job.dst = buf.stagingRows;
+		// Packed output: straight into the staging slot; other formats: packed into the
+		// pipeline's scratch first, converted below.
+		uint8_t *const packedDst = convert_ ? packedScratch_.data() : buf.stagingRows;
+		job.dst = packedDst;
 		job.dstStride = rowStride_;
 		if (validate)
 			callReadHook(testhooks::ReadStage::BeforeRead, l);
@@ -901,7 +926,7 @@ int HostAgent::processTicketOnce(Ticket &t)
 			job.table = vl.scales;
 			job.rowStride = rowBytes_ - valueBytes_;
 			job.rowBytes = rowBytes_ - valueBytes_;
-			job.dst = buf.stagingRows + valueBytes_;
+			job.dst = packedDst + valueBytes_;
 			grc = gather_->run(job);
 			plane = "the scales plane of ";
 		}
@@ -931,7 +956,28 @@ int HostAgent::processTicketOnce(Ticket &t)
 			if (!*held)
 				return kReread;
 		}
-		if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
+		if (convert_) {
+			// Output rows in the agent's format, from the gathered packed rows or the (host)
+			// hot-row tier; the tier stays packed: admitted rows are copied from the scratch
+			// after the conversion read the tier (as the device's scatter-then-admit does).
+			uint8_t *cacheBase = cache_ ? device_->cacheRows() : nullptr;
+			const bool host = device_->kind() == device::Kind::Host;
+			convertLayer(index, n, cacheBase, host ? buf.output : buf.stagingRows);
+			for (size_t k = 0; k < admits; k++)
+				std::memcpy(cacheBase + (size_t)admit[2 * k + 1] * rowStride_,
+					    packedScratch_.data() + (size_t)admit[2 * k] * rowStride_, rowStride_);
+			size_t staged = 0;
+			if (!host) {
+				// cuda: the converted staging is copied as is (identity scatter).
+				for (size_t i = 0; i < n; i++)
+					index[i] = (uint32_t)i;
+				staged = n;
+			}
+			if (int rc = device_->submitLayer(t.slot, l, staged, staged, 0, outAlloc_); rc != 0) {
+				setError("device: " + device_->lastError());
+				return rc;
+			}
+		} else if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
 			setError("device: " + device_->lastError());
 			return rc;
 		}
@@ -951,6 +997,52 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 	}
 	return 0;
+}
+
+// Output rows 0..n-1 in the agent's format: row i from index[i] (a gathered packed row of
+// the scratch, or a packed row of the host hot-row tier when kFromCache is set).
+void HostAgent::convertLayer(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *dst)
+{
+	const RowFormat &f = model_.rowFormat;
+	const uint8_t *scratch = packedScratch_.data();
+	const size_t stride = rowStride_;
+	const uint32_t vb = valueBytes_, sb = rowBytes_ - valueBytes_, out = outAlloc_;
+	auto source = [&](uint32_t e) -> const uint8_t * {
+		return (e & device::kFromCache) ? cacheRows + (size_t)(e & ~device::kFromCache) * stride
+						: scratch + (size_t)e * stride;
+	};
+	switch (cfg_.outFormat) {
+	case EP_OUT_F32:
+		for (size_t i = 0; i < n; i++)
+			dequantizeRow(f, source(index[i]), reinterpret_cast<float *>(dst + i * out));
+		break;
+	case EP_OUT_BF16: {
+		float *tmp = floatScratch_.data();
+		for (size_t i = 0; i < n; i++) {
+			dequantizeRow(f, source(index[i]), tmp);
+			uint16_t *o = reinterpret_cast<uint16_t *>(dst + i * out);
+			for (uint32_t k = 0; k < f.valuesPerRow; k++)
+				o[k] = floatToBf16(tmp[k]);
+		}
+		break;
+	}
+	case EP_OUT_VALUES:
+		for (size_t i = 0; i < n; i++)
+			std::memcpy(dst + i * out, source(index[i]), vb);
+		break;
+	case EP_OUT_SCALES:
+		for (size_t i = 0; i < n; i++)
+			std::memcpy(dst + i * out, source(index[i]) + vb, sb);
+		break;
+	case EP_OUT_PLANES:
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *src = source(index[i]);
+			std::memcpy(dst + i * vb, src, vb);
+			std::memcpy(dst + n * vb + i * sb, src + vb, sb);
+		}
+		break;
+	default: break;
+	}
 }
 
 HostAgent::Ticket *HostAgent::findTicket(uint64_t id) const
@@ -1009,8 +1101,8 @@ int HostAgent::output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) co
 	out->rows = device_->buffers(t->slot, layerIndex).output;
 	out->tokens = t->tokens;
 	out->columns = columns_;
-	out->rowBytes = rowBytes_;
-	out->rowStride = rowStride_;
+	out->rowBytes = outRowBytes_;
+	out->rowStride = outRowStride_;
 	out->format = (uint32_t)cfg_.outFormat;
 	out->layerId = model_.layerIds[layerIndex];
 	out->generation = t->view->generation;

@@ -61,7 +61,7 @@ struct AgentConfig {
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
 	uint32_t heartbeatMs = 0;          // 0 = lease / 4
 	bool prefault = true;              // populate the tables' page tables at attach
-	int outFormat = 0;                 // enum ep_row_format_out of the delivered rows (only 0, packed, so far)
+	int outFormat = 0;                 // enum ep_row_format_out of the delivered rows (see LayerOutput)
 	uint32_t refreshRetryMs = 100;     // a failed move to a new generation is retried after this
 	                                   // (at once when the committed generation moves again)
 };
@@ -84,7 +84,7 @@ struct LayerOutput {
 	uint32_t columns = 0;              // (N-1) * H
 	uint32_t rowBytes = 0;
 	uint32_t rowStride = 0;
-	uint32_t format = 0;               // enum ep_row_format_out (always packed so far)
+	uint32_t format = 0;               // enum ep_row_format_out (ep_layer_output in engrampool.h)
 	uint32_t layerId = 0;
 	uint64_t generation = 0;           // the table generation the rows came from
 };
@@ -154,6 +154,7 @@ private:
 	void pipelineLoop();
 	int processTicket(Ticket &t);
 	int processTicketOnce(Ticket &t);
+	void convertLayer(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *dst);
 	void heartbeatOnce();
 	uint64_t oldestPinnedGeneration() const;
 	Ticket *findTicket(uint64_t id) const;
@@ -174,6 +175,12 @@ private:
 	uint32_t rowStride_ = 0;
 	uint32_t rowBytes_ = 0;
 	uint32_t valueBytes_ = 0;         // values part of a row (planar tables: the first pass)
+	bool convert_ = false;            // output format other than packed
+	uint32_t outAlloc_ = 0;           // staging/output bytes per row of the output format
+	uint32_t outRowBytes_ = 0;        // LayerOutput::rowBytes / rowStride of the output format
+	uint32_t outRowStride_ = 0;
+	std::vector<uint8_t> packedScratch_; // converting: packed gathered rows (pipeline thread)
+	std::vector<float> floatScratch_;    // converting to bf16: one dequantized row
 
 	std::shared_ptr<const View> view_;          // current generation (prefetch thread)
 	std::atomic<uint64_t> viewGeneration_{0};
