@@ -137,6 +137,79 @@ TEST(AgentCapi, RoundTrip)
 	EXPECT_STREQ("", ep_agent_last_error(nullptr));
 }
 
+TEST(AgentCapi, OutputFormatsThroughFlagsEqualReadRowsAs)
+{
+	// EP_AGENT_OUT(fmt) in flags: the rows of each format equal ep_pool_read_rows_as of
+	// the same row ids; an unknown format fails creation with one clear line.
+	nlohmann::json mj = agentModelJson("fp8-e4m3", 256, 2, 64, true);
+	ModelConfig m = makeModel(mj);
+	AgentPool p(m, 43);
+	ModelFile mf(mj);
+	Expect e(m);
+	ep_pool *pool = nullptr;
+	ASSERT_EQ(0, ep_pool_open(&pool, p.uri().c_str(), 0)) << ep_errormsg();
+	std::vector<int64_t> s1 = {5, 6, 7, 5, 6, 7};
+	auto ids = e.rowIds(s1);
+	const uint32_t J = e.columns(), D = m.rowFormat.valuesPerRow;
+	const size_t n = s1.size() * J;
+	struct Want {
+		int fmt;
+		uint32_t rowBytes;
+		size_t bytes;
+	};
+	for (Want w : {Want{EP_OUT_PACKED, 264, 0}, Want{EP_OUT_PLANES, D, n * (D + D / 32)},
+		       Want{EP_OUT_F32, 4 * D, n * 4 * D}, Want{EP_OUT_BF16, 2 * D, n * 2 * D}}) {
+		ep_agent_config cfg;
+		ep_agent_config_init(&cfg);
+		cfg.pool_uri = p.uri().c_str();
+		cfg.model_path = mf.path.c_str();
+		cfg.max_batch_tokens = 16;
+		cfg.flags = EP_AGENT_NO_REGISTER | EP_AGENT_OUT(w.fmt);
+		ep_agent *a = nullptr;
+		ASSERT_EQ(0, ep_agent_create(&a, &cfg)) << ep_errormsg();
+		ep_seq_tokens batch = {1, s1.data(), (uint32_t)s1.size(), EP_SEQ_START | EP_SEQ_END};
+		uint64_t t = 0;
+		ASSERT_EQ(0, ep_agent_prefetch(a, &batch, 1, &t));
+		ASSERT_EQ(0, ep_agent_wait(a, t, -1));
+		for (uint32_t l = 0; l < 2; l++) {
+			ep_layer_output o;
+			ASSERT_EQ(0, ep_agent_output(a, t, l, &o));
+			EXPECT_EQ((uint32_t)w.fmt, o.format);
+			EXPECT_EQ(w.rowBytes, o.row_bytes) << "format " << w.fmt;
+			std::vector<uint64_t> lid(ids.begin() + l * n, ids.begin() + (l + 1) * n);
+			std::vector<uint8_t> want(n * (w.fmt == EP_OUT_PACKED ? 264 : w.bytes / n));
+			ASSERT_EQ(0, ep_pool_read_rows_as(pool, p.tables.at(m.layerIds[l]).name.c_str(), lid.data(), n, w.fmt,
+							  want.data(), want.size()))
+				<< ep_errormsg();
+			const uint8_t *rows = static_cast<const uint8_t *>(o.rows);
+			if (w.fmt == EP_OUT_PACKED) {
+				for (size_t i = 0; i < n; i++)
+					ASSERT_EQ(0, memcmp(rows + i * o.row_stride, want.data() + i * 264, 264)) << i;
+			} else {
+				EXPECT_EQ(o.row_bytes, o.row_stride);
+				ASSERT_EQ(0, memcmp(rows, want.data(), want.size())) << "format " << w.fmt << " layer " << l;
+			}
+			if (w.fmt == EP_OUT_PLANES) // the scales plane starts after tokens*columns values rows
+				EXPECT_EQ(0, memcmp(rows + (size_t)o.tokens * o.columns * o.row_stride,
+						    want.data() + n * D, n * D / 32));
+		}
+		ASSERT_EQ(0, ep_agent_release(a, t));
+		ep_agent_destroy(&a);
+	}
+	ep_agent_config cfg;
+	ep_agent_config_init(&cfg);
+	cfg.pool_uri = p.uri().c_str();
+	cfg.model_path = mf.path.c_str();
+	cfg.flags = EP_AGENT_NO_REGISTER | EP_AGENT_OUT(9);
+	ep_agent *a = nullptr;
+	EXPECT_EQ(-EINVAL, ep_agent_create(&a, &cfg));
+	EXPECT_EQ(nullptr, a);
+	std::string msg = ep_errormsg();
+	EXPECT_NE(std::string::npos, msg.find("output format 9 is unknown")) << msg;
+	EXPECT_EQ(std::string::npos, msg.find('\n')) << msg;
+	ep_pool_close(&pool);
+}
+
 TEST(AgentCapi, CreateFailsOnAModelThePoolDoesNotHold)
 {
 	nlohmann::json mj = tinyModelJson();
