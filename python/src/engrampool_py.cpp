@@ -1083,6 +1083,28 @@ py::object PyTicket::output(uint32_t layer) const
 		item = 2;
 	}
 	width /= item;
+	if (o.format == EP_OUT_PLANES) {
+		// (values [T, C, value bytes], scales [T, C, scale bytes]): the scales plane starts
+		// after the T*C values rows; both exact pitch, uint8.
+		const py::ssize_t sb = (py::ssize_t)ag.shape.bytesPerRow(EP_OUT_SCALES);
+		const uint8_t *sp = static_cast<const uint8_t *>(o.rows) + (size_t)T * C * S;
+		if (ag.cuda) {
+			CudaArray v, sc;
+			v.ptr = (uintptr_t)o.rows;
+			v.shape = {T, C, width};
+			v.strides = {C * S, S, 1};
+			v.typestr = "|u1";
+			v.owner = keepAlive(state);
+			sc.ptr = (uintptr_t)sp;
+			sc.shape = {T, C, sb};
+			sc.strides = {C * sb, sb, 1};
+			sc.typestr = "|u1";
+			sc.owner = keepAlive(state);
+			return py::make_tuple(py::cast(std::move(v)), py::cast(std::move(sc)));
+		}
+		return py::make_tuple(viewArray(o.rows, dt, {T, C, width}, {C * S, S, 1}, keepAlive(state), true),
+				      viewArray(sp, dt, {T, C, sb}, {C * sb, sb, 1}, keepAlive(state), true));
+	}
 	if (ag.cuda) {
 		CudaArray c;
 		c.ptr = (uintptr_t)o.rows;

@@ -196,3 +196,32 @@ def test_many_prefetches_do_not_leak(pool_setup, agent):
     assert rss_bytes() - rss0 < 4 << 20
     m = agent.metrics()
     assert "tickets" in str(m)
+
+
+@pytest.mark.parametrize("output", ["planes", "f32", "bf16"])
+def test_agent_output_formats(pool_setup, output):
+    """output='planes' -> (values, scales) views; 'f32'/'bf16' -> dequantized rows (issue 11 #5)."""
+    a = engrampool.Agent(pool_setup.uri, pool_setup.models[FP8_MODEL["name"]], register=False, max_sequences=64,
+                         output=output)
+    try:
+        assert a.output_format == output
+        tokens = np.random.default_rng(9).integers(0, 500, size=(4, 5))
+        exp = expected_rows(pool_setup, "pyt-fp8", tokens)
+        t = a.prefetch(tokens, seq_ids=np.arange(10, 14, dtype=np.uint64),
+                       flags=engrampool.SEQ_START | engrampool.SEQ_END)
+        for li in range(2):
+            v, s = exp[li][..., :256], exp[li][..., 256:]
+            got = t.output(li)
+            if output == "planes":
+                assert np.array_equal(got[0], v) and np.array_equal(got[1], s)
+                continue
+            ref = fp8_reference(v.reshape(-1, 256), s.reshape(-1, 8)).reshape(v.shape)
+            if output == "f32":
+                assert got.dtype == np.float32 and np.array_equal(got, ref)
+            else:
+                u = ref.view(np.uint32).astype(np.uint64)
+                want = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+                assert got.dtype == np.uint16 and np.array_equal(got, want)
+        a.release(t)
+    finally:
+        a.close()
