@@ -326,6 +326,7 @@ json resultJson(const ReplayResult &r, double baseGpuNs)
 		  {"prefetch_ns", r.prefetchNs},
 		  {"wake_lag_p50_ns", quantile(r.wakeLagNs, 0.5)},
 		  {"wake_lag_p99_ns", quantile(r.wakeLagNs, 0.99)},
+		  {"wake_lag_max_ns", r.wakeLagNs.empty() ? 0u : *std::max_element(r.wakeLagNs.begin(), r.wakeLagNs.end())},
 		  {"switch_delay_ns", r.switchDelayNs},
 		  {"switch_bytes", r.switchBytes},
 		  {"error", r.error},
@@ -632,6 +633,13 @@ json summarize(const VariantResult &vr)
 	double stallSum = 0;
 	for (auto x : stalls)
 		stallSum += x;
+	// Where the remaining loss sits: the first step (cold start), the worst step, late wake-ups.
+	double firstStall = 0, lagMax = 0;
+	for (auto &h : vr.hosts) {
+		if (!h["step_stall_ns"].empty())
+			firstStall = std::max(firstStall, h["step_stall_ns"][0].get<double>());
+		lagMax = std::max(lagMax, h.value("wake_lag_max_ns", 0.0));
+	}
 	// Agent ticket latency (prefetch -> every layer gathered) vs the limit probe's per-step
 	// gather of the same rows: the slowest host's figures.
 	double tk50 = 0, tk99 = 0, pr50 = 0, pr99 = 0;
@@ -665,6 +673,9 @@ json summarize(const VariantResult &vr)
 		  {"hit_rate", v.hot && uniq > 0 ? json(hits / uniq) : json(nullptr)},
 		  {"switch_delay_ms", swDelay / 1e6},
 		  {"wake_lag_p99_us", lag / 1e3},
+		  {"wake_lag_max_us", lagMax / 1e3},
+		  {"stall_first_step_us", firstStall / 1e3},
+		  {"stall_max_us", stalls.empty() ? 0.0 : *std::max_element(stalls.begin(), stalls.end()) / 1e3},
 		  {"ticket_p50_us", tk50},
 		  {"ticket_p99_us", tk99},
 		  {"probe_p50_us", pr50},
@@ -709,6 +720,12 @@ void printTable(const std::string &title, const json &base, const std::vector<js
 		printf("%-16s %9.0fus %9.0fus %9.0fus %9.0fus %7.2f %7.2f\n", r["variant"].get<std::string>().c_str(),
 		       r.value("ticket_p50_us", 0.0), r.value("ticket_p99_us", 0.0), r.value("probe_p50_us", 0.0),
 		       r.value("probe_p99_us", 0.0), r.value("vs_probe_p50", 0.0), r.value("vs_probe_p99", 0.0));
+	for (auto &r : rows)
+		printf("%-16s stalls: first step %.0f us, worst step %.0f us, total %.0f ms; timeline wake-up lag p99 %.0f us, "
+		       "max %.0f us\n",
+		       r["variant"].get<std::string>().c_str(), r.value("stall_first_step_us", 0.0),
+		       r.value("stall_max_us", 0.0), r.value("stall_total_ms", 0.0), r.value("wake_lag_p99_us", 0.0),
+		       r.value("wake_lag_max_us", 0.0));
 	fflush(stdout);
 }
 
