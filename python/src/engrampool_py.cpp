@@ -613,6 +613,9 @@ struct CudaArray {
 
 struct PyAgent;
 
+// Prefetches of fewer tokens keep the GIL (hashing them takes microseconds; see prefetch).
+constexpr uint64_t kPrefetchNoGilTokens = 512;
+
 struct PyTicket {
 	std::shared_ptr<AgentState> state;
 	PyAgent *owner = nullptr;  // valid while state is open (the Agent object outlives it)
@@ -906,16 +909,21 @@ struct PyAgent {
 		ep_prefetch_opts_init(&opts);
 		opts.dead = haveDead ? deadPtrs.data() : nullptr;
 		uint64_t ticket = 0;
+		uint64_t total = 0;
+		for (size_t b = 0; b < B; b++)
+			total += entries[b].count;
 		int rc;
-		{
+		if (total >= kPrefetchNoGilTokens) {
 			py::gil_scoped_release nogil;
+			rc = ep_agent_prefetch_ex(a, entries.data(), B, haveDead ? &opts : nullptr, &ticket);
+		} else {
+			// A decode step: prefetch hashes a few tokens and queues the gather, never
+			// blocks; dropping the GIL would let another Python thread take it for up to
+			// the switch interval (5 ms) before this call could return.
 			rc = ep_agent_prefetch_ex(a, entries.data(), B, haveDead ? &opts : nullptr, &ticket);
 		}
 		if (rc)
 			raisePrefetch(rc, B);
-		uint64_t total = 0;
-		for (size_t b = 0; b < B; b++)
-			total += entries[b].count;
 		PyTicket t;
 		t.state = state;
 		t.owner = this;
@@ -1159,42 +1167,97 @@ CudaRegistration cudaRegister(uintptr_t ptr, size_t len, unsigned flags)
 // ---------------------------------------------------------------------------------
 // Benchmark helpers: the same calls timed in C++ (no Python in the loop)
 // ---------------------------------------------------------------------------------
-double benchPrefetchCpp(PyAgent &ag, const py::array_t<int64_t, py::array::c_style> &tokens, size_t iters)
+// A decode step's calls (prefetch + wait(all) + release) looped in C++ over tokens [B]
+// (one token per sequence per step). seq_ids: the caller's sequences (already started,
+// left running: the Python loop's own), or None: fresh sequences started and ended here.
+// gap_ns: busy time between steps (a stand-in for the caller's own work per step).
+// Returns seconds per step, or with parts=True (step, prefetch, wait, release) seconds.
+py::object benchPrefetchCpp(PyAgent &ag, const py::array_t<int64_t, py::array::c_style> &tokens, size_t iters,
+			    const py::object &seqIds, bool parts, uint64_t gapNs)
 {
 	ep_agent *a = ag.live();
 	const size_t B = (size_t)tokens.size();
 	std::vector<ep_seq_tokens> e(B);
-	std::vector<uint64_t> seq(B);
+	const bool own = seqIds.is_none();
+	py::array_t<uint64_t, py::array::c_style | py::array::forcecast> sids;
+	if (!own) {
+		sids = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>(seqIds);
+		if ((size_t)sids.size() != B)
+			raiseValue("seq_ids: expected " + std::to_string(B) + " ids");
+	}
 	for (size_t b = 0; b < B; b++)
-		e[b] = ep_seq_tokens{1000000 + b, tokens.data() + b, 1, 0};
-	py::gil_scoped_release nogil;
-	// start the sequences
-	for (auto &x : e)
-		x.flags = EP_SEQ_START;
-	uint64_t t = 0;
-	if (ep_agent_prefetch(a, e.data(), B, &t) == 0) {
-		ep_agent_wait(a, t, -1);
-		ep_agent_release(a, t);
+		e[b] = ep_seq_tokens{own ? 1000000 + b : sids.data()[b], tokens.data() + b, 1, 0};
+	double tp = 0, tw = 0, tr = 0, step = 0;
+	bool failed = false;
+	{
+		py::gil_scoped_release nogil;
+		uint64_t t = 0;
+		if (own) { // start the sequences
+			for (auto &x : e)
+				x.flags = EP_SEQ_START;
+			if (ep_agent_prefetch(a, e.data(), B, &t) == 0) {
+				ep_agent_wait(a, t, -1);
+				ep_agent_release(a, t);
+			}
+			for (auto &x : e)
+				x.flags = 0;
+		}
+		using clk = std::chrono::steady_clock;
+		auto t0 = clk::now();
+		if (parts) {
+			clk::duration dp{}, dw{}, dr{};
+			for (size_t i = 0; i < iters; i++) {
+				auto a0 = clk::now();
+				if (ep_agent_prefetch(a, e.data(), B, &t)) {
+					failed = true;
+					break;
+				}
+				auto a1 = clk::now();
+				ep_agent_wait(a, t, -1);
+				auto a2 = clk::now();
+				ep_agent_release(a, t);
+				auto a3 = clk::now();
+				dp += a1 - a0;
+				dw += a2 - a1;
+				dr += a3 - a2;
+			}
+			tp = std::chrono::duration<double>(dp).count() / (double)iters;
+			tw = std::chrono::duration<double>(dw).count() / (double)iters;
+			tr = std::chrono::duration<double>(dr).count() / (double)iters;
+		} else {
+			for (size_t i = 0; i < iters; i++) {
+				if (gapNs) { // stand-in for a caller's work between steps
+					auto g0 = clk::now();
+					while ((uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now() - g0).count() <
+					       gapNs)
+						;
+				}
+				if (ep_agent_prefetch(a, e.data(), B, &t)) {
+					failed = true;
+					break;
+				}
+				ep_agent_wait(a, t, -1);
+				ep_agent_release(a, t);
+			}
+		}
+		auto t1 = clk::now();
+		step = std::chrono::duration<double>(t1 - t0).count() / (double)iters;
+		if (own) {
+			for (auto &x : e) {
+				x.flags = EP_SEQ_END;
+				x.count = 0;
+			}
+			if (ep_agent_prefetch(a, e.data(), B, &t) == 0) {
+				ep_agent_wait(a, t, -1);
+				ep_agent_release(a, t);
+			}
+		}
 	}
-	for (auto &x : e)
-		x.flags = 0;
-	auto t0 = std::chrono::steady_clock::now();
-	for (size_t i = 0; i < iters; i++) {
-		if (ep_agent_prefetch(a, e.data(), B, &t))
-			return -1;
-		ep_agent_wait(a, t, -1);
-		ep_agent_release(a, t);
-	}
-	auto t1 = std::chrono::steady_clock::now();
-	for (auto &x : e)
-		x.flags = EP_SEQ_END;
-	for (auto &x : e)
-		x.count = 0;
-	if (ep_agent_prefetch(a, e.data(), B, &t) == 0) {
-		ep_agent_wait(a, t, -1);
-		ep_agent_release(a, t);
-	}
-	return std::chrono::duration<double>(t1 - t0).count() / (double)iters;
+	if (failed)
+		step = -1;
+	if (parts)
+		return py::make_tuple(step, tp, tw, tr);
+	return py::float_(step);
 }
 
 double benchReadRowsCpp(PyPool &p, const std::string &table, const py::array_t<uint64_t, py::array::c_style> &ids,
@@ -1372,7 +1435,8 @@ PYBIND11_MODULE(_engrampool, m)
 		return d;
 	});
 
-	m.def("_bench_prefetch_cpp", &benchPrefetchCpp, py::arg("agent"), py::arg("tokens"), py::arg("iters"));
+	m.def("_bench_prefetch_cpp", &benchPrefetchCpp, py::arg("agent"), py::arg("tokens"), py::arg("iters"),
+	      py::arg("seq_ids") = py::none(), py::arg("parts") = false, py::arg("gap_ns") = 0);
 	m.def("_bench_read_rows_cpp", &benchReadRowsCpp, py::arg("pool"), py::arg("table"), py::arg("ids"),
 	      py::arg("format"), py::arg("bytes"), py::arg("iters"));
 }
