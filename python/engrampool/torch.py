@@ -27,6 +27,7 @@ class EngramEmbedding(torch.nn.Module):
     def __init__(self, pool_uri, model_path, layer_id=None, dtype=torch.float32, max_batch_tokens=4096,
                  max_sequences=4096, register=False, **agent_kwargs):
         super().__init__()
+        agent_kwargs.setdefault("output", "f32")  # the agent dequantizes (C++), not numpy
         self.agent = _engrampool.Agent(pool_uri, str(model_path), device="cpu", max_batch_tokens=max_batch_tokens,
                                        max_sequences=max_sequences, register=register, **agent_kwargs)
         ids = list(self.agent.layer_ids)
@@ -69,8 +70,11 @@ class EngramEmbedding(torch.nn.Module):
             layers = range(len(self.agent.layer_ids)) if self.layer_index is None else [self.layer_index]
             outs = []
             for li in layers:
-                packed = ticket.output(li)  # [B*T, columns, row_bytes] view of the staging slot
-                outs.append(dequantize(packed, self._fmt))  # a copy: safe after release
+                rows = ticket.output(li)  # [B*T, columns, D or row_bytes] view of the staging slot
+                if self.agent.output_format == "f32":
+                    outs.append(np.array(rows))  # a copy: safe after release
+                else:
+                    outs.append(dequantize(rows, self._fmt))  # packed: dequantized copy
         finally:
             self.agent.release(ticket)
         out = np.stack(outs).reshape(len(outs), B, T, self.agent.columns, -1)
