@@ -124,17 +124,3 @@ void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *s, 
 }
 
 } // namespace engrampool
-
-namespace engrampool {
-
-uint16_t floatToBf16(float v)
-{
-	uint32_t b;
-	std::memcpy(&b, &v, 4);
-	if ((b & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((b >> 16) | 0x40u); // NaN: keep it a (quiet) NaN
-	b += 0x7fffu + ((b >> 16) & 1u);          // round to nearest, ties to even
-	return (uint16_t)(b >> 16);
-}
-
-} // namespace engrampool

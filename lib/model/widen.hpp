@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // widen.hpp - decode stored value dtypes to float32 (for tools: lookup dumps, checks).
-// The data path never converts rows; dequantisation is the model's job (dequantizeRow
-// is for tools: lookup's float32 output, checks).
+// The agent converts rows only when a caller asks for f32/bf16 output (EP_AGENT_OUT);
+// lookup's float32 output and ep_pool_read_rows_as use the same functions.
 #pragma once
 
 #include <cstdint>
@@ -31,11 +31,20 @@ float e8m0ToFloat(uint8_t e);
 // value i times the scale of its block i / scaleBlock (scales of dtype E8M0 or FP32;
 // for DeepSeek-V4.1: e4m3 x 2^(e - 127) per block of 32). A format without a scale
 // block is widened as it is. Each product is exact unless it overflows float32 (inf) or
-// the scale is NaN (NaN). What `lookup` writes by default; the data path never does this.
+// the scale is NaN (NaN). What `lookup` writes by default, and the agent's f32/bf16 output.
 void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst);
 // The same with the values and the scale block apart (a planar table's two planes).
 void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *scales, float *dst);
-// float32 to bfloat16, round to nearest even (NaN stays a quiet NaN).
-uint16_t floatToBf16(float v);
+// float32 -> bf16, rounding to nearest (ties to even); a NaN stays a quiet NaN. Inline:
+// the agent's bf16 output converts every value of every row.
+inline uint16_t floatToBf16(float v)
+{
+	uint32_t b;
+	std::memcpy(&b, &v, 4);
+	if ((b & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((b >> 16) | 0x40u);
+	b += 0x7fffu + ((b >> 16) & 1u);
+	return (uint16_t)(b >> 16);
+}
 
 } // namespace engrampool
