@@ -405,7 +405,8 @@ TEST_F(CliHostile, OutOfRangeIntegersAreRefused)
 TEST_F(CliHostile, TableNamesAndPoolTextAreSafe)
 {
 	std::string uri = emulUri();
-	ASSERT_EQ(cli("create " + uri + " --size 32M").rc, 0);
+	// 4 KiB pages: the bytes are poked below through a small mapping at a 4 KiB offset.
+	ASSERT_EQ(cli("create '" + uri + "?pages=4k' --size 32M").rc, 0);
 	std::string imp = "import " + uri + " --model " + model_ + " --layer 1 --random --name ";
 	// Raw bytes in single quotes: /bin/sh (dash) has no $'...'.
 	for (const char *name : {"a\x1b[31mred", " ", "   ", "\t", "a\nb", "bad\xff", "c1\xc2\x9b", "del\x7f",
@@ -432,6 +433,7 @@ TEST_F(CliHostile, TableNamesAndPoolTextAreSafe)
 	ASSERT_EQ(cli(imp.substr(0, imp.find("--layer")) + "--layer 15 --random --name evilXname").rc, 0);
 	auto u = parseRegionUri(uri);
 	ASSERT_TRUE(u);
+	ASSERT_EQ(hugepages::locateEmul(u->name), u->path) << "the pool is the /dev/shm object";
 	auto meta = peekBytes(u->path, 0, format::kDataOffset);
 	std::string hay(meta.begin(), meta.end());
 	size_t at = hay.find("evilXname");
