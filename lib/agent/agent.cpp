@@ -913,8 +913,12 @@ int HostAgent::processTicketOnce(Ticket &t)
 		job.rows = t.missRows.data();
 		job.count = misses;
 		// Packed output: straight into the staging slot; other formats: packed into the
-		// pipeline's scratch first, converted below.
-		uint8_t *const packedDst = convert_ ? packedScratch_.data() : buf.stagingRows;
+		// pipeline's scratch first, converted below. On the host device, when every row of
+		// the layer is distinct and nothing comes from or goes to the hot-row tier (the
+		// usual decode step), the index is the identity: rows are gathered straight into
+		// the output, and the scatter copy is skipped.
+		const bool direct = !convert_ && !cache_ && misses == n && device_->kind() == device::Kind::Host;
+		uint8_t *const packedDst = convert_ ? packedScratch_.data() : direct ? buf.output : buf.stagingRows;
 		job.dst = packedDst;
 		job.dstStride = rowStride_;
 		if (validate)
@@ -977,7 +981,9 @@ int HostAgent::processTicketOnce(Ticket &t)
 				setError("device: " + device_->lastError());
 				return rc;
 			}
-		} else if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
+		} else if (int rc = direct ? device_->submitLayer(t.slot, l, 0, 0, 0, rowStride_)
+					   : device_->submitLayer(t.slot, l, misses, n, admits, rowStride_);
+			   rc != 0) {
 			setError("device: " + device_->lastError());
 			return rc;
 		}
