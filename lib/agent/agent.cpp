@@ -1061,6 +1061,9 @@ HostAgent::Ticket *HostAgent::findTicket(uint64_t id) const
 	return t;
 }
 
+// How long wait() spins before it sleeps on the ticket.
+constexpr uint64_t kWaitSpinNs = 1000000;
+
 int HostAgent::wait(uint64_t ticket, int layerIndex)
 {
 	Ticket *t = findTicket(ticket);
@@ -1073,9 +1076,13 @@ int HostAgent::wait(uint64_t ticket, int layerIndex)
 	uint32_t done = t->layersDone.load(std::memory_order_acquire);
 	if (done < need) {
 		uint64_t t0 = nowMonotonicNs();
-		for (int i = 0; i < 4000 && done < need; i++) {
+		// Spin up to kWaitSpinNs before sleeping: a layer is usually ready within a step's
+		// time, and a futex wake-up costs more than that on a VM (an IPI per wake).
+		for (int i = 0; done < need; i++) {
 			_mm_pause();
 			done = t->layersDone.load(std::memory_order_acquire);
+			if ((i & 63) == 63 && nowMonotonicNs() - t0 > kWaitSpinNs)
+				break;
 		}
 		while (done < need) {
 			t->layersDone.wait(done, std::memory_order_acquire);
