@@ -21,21 +21,10 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from byte_level import byte_alphabet  # noqa: E402
+
 GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-
-
-def bytes_to_unicode():
-    """GPT-2's reversible byte -> printable character map of byte-level BPE vocabularies."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
 
 
 def split_patterns(pre):
@@ -69,7 +58,7 @@ class ByteLevelBPE:
             self.ranks[(a, b)] = i
         pats = split_patterns(doc.get("pre_tokenizer")) or [GPT2_SPLIT]
         self.splits = [regex.compile(p) for p in pats]
-        self.b2u = bytes_to_unicode()
+        self.b2u = byte_alphabet()
         self.cache = {}
 
     def _pieces(self, text):

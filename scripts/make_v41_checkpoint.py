@@ -24,23 +24,13 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from byte_level import byte_alphabet  # noqa: E402
+
 HEAD_DIM = 256
 HEADS = 8
 MAX_NGRAM = 4
 BLOCK = 32
-
-
-def byte_alphabet():
-    """GPT-2's byte-level alphabet: byte b -> the character that stands for it."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def make_tokenizer(rng, n_words):
