@@ -16,7 +16,7 @@ namespace {
 
 // fp8-e4m3 x 64 + e8m0 x 2 = 66-byte rows; 2 orders x 12 heads = 24 heads per layer, so
 // tensor-parallel splits 1, 2, 3, 4, 8 and 24 all divide the heads.
-ModelConfig fp8Model()
+nlohmann::json fp8ModelJson()
 {
 	nlohmann::json j = tinyModelJson();
 	j["name"] = "fp8";
@@ -25,7 +25,12 @@ ModelConfig fp8Model()
 	j["n_embed_per_ngram"] = 12 * 64;
 	j["dtype"] = "fp8-e4m3";
 	j["scale"] = {{"dtype", "e8m0"}, {"block", 32}};
-	return makeModel(j);
+	return j;
+}
+
+ModelConfig fp8Model()
+{
+	return makeModel(fp8ModelJson());
 }
 
 Result<ImportResult> importAs(Pool &p, const ModelConfig &cfg, const std::string &name, TableLayout layout,
@@ -172,13 +177,8 @@ TEST(Planar, ReadsInEveryFormatEqualThePackedTable)
 TEST(Planar, PaddedRowsImportPlanar)
 {
 	ScopedPool sp{"file", 64ull << 20};
-	nlohmann::json j = tinyModelJson();
+	nlohmann::json j = fp8ModelJson();
 	j["name"] = "fp8pad";
-	j["engram_vocab_size"] = {1500, 1700};
-	j["n_head_per_ngram"] = 12;
-	j["n_embed_per_ngram"] = 12 * 64;
-	j["dtype"] = "fp8-e4m3";
-	j["scale"] = {{"dtype", "e8m0"}, {"block", 32}};
 	j["row_align"] = 128;
 	ModelConfig cfg = makeModel(j);
 	const RowFormat &f = cfg.rowFormat;
