@@ -405,6 +405,19 @@ void layoutBench(benchmark::State &state, int mode, uint32_t threads) // 0 packe
 	state.counters["GBps"] = n * kR / secs / 1e9;
 }
 
+// Run what was registered, with the table and kernel in the report's context.
+int runRegistered(int argc, char **argv)
+{
+	benchmark::Initialize(&argc, argv);
+	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+		return 1;
+	benchmark::AddCustomContext("table_bytes", std::to_string(table().bytes));
+	benchmark::AddCustomContext("gather_isa", isaName(bestIsa()));
+	benchmark::RunSpecifiedBenchmarks();
+	benchmark::Shutdown();
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -450,14 +463,7 @@ int main(int argc, char **argv)
 					reg("planar_fused", 2);
 			}
 		}
-		benchmark::Initialize(&argc, argv);
-		if (benchmark::ReportUnrecognizedArguments(argc, argv))
-			return 1;
-		benchmark::AddCustomContext("table_bytes", std::to_string(table().bytes));
-		benchmark::AddCustomContext("gather_isa", isaName(bestIsa()));
-		benchmark::RunSpecifiedBenchmarks();
-		benchmark::Shutdown();
-		return 0;
+		return runRegistered(argc, argv);
 	}
 
 	uint32_t maxThreads = (uint32_t)envBytes("EP_BENCH_THREADS", std::max(1u, std::thread::hardware_concurrency()));
@@ -481,12 +487,5 @@ int main(int argc, char **argv)
 						     stepBench, threads, gap)
 				->UseManualTime()
 				->Unit(benchmark::kMicrosecond);
-	benchmark::Initialize(&argc, argv);
-	if (benchmark::ReportUnrecognizedArguments(argc, argv))
-		return 1;
-	benchmark::AddCustomContext("table_bytes", std::to_string(table().bytes));
-	benchmark::AddCustomContext("gather_isa", isaName(bestIsa()));
-	benchmark::RunSpecifiedBenchmarks();
-	benchmark::Shutdown();
-	return 0;
+	return runRegistered(argc, argv);
 }

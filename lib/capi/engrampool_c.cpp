@@ -20,6 +20,17 @@ struct ep_pool {
 using capi::cApiCall;
 using capi::report;
 
+namespace {
+// The named table of a snapshot (valid while the snapshot lives), or ENOENT naming it.
+Result<const TableInfo *> tableIn(const Snapshot &s, const char *name)
+{
+	const TableInfo *t = s.findTable(name);
+	if (!t)
+		return makeError(-ENOENT, std::string("no table named '") + name + "'");
+	return t;
+}
+} // namespace
+
 extern "C" {
 
 EP_API const char *ep_strerror(int code) noexcept
@@ -123,9 +134,10 @@ EP_API int ep_pool_find_table(ep_pool *pool, const char *name, ep_table_info *ou
 		auto s = pool->pool->snapshot();
 		if (!s)
 			return report(s.status());
-		const TableInfo *t = s->findTable(name);
-		if (!t)
-			return report(makeError(-ENOENT, std::string("no table named '") + name + "'"));
+		auto found = tableIn(*s, name);
+		if (!found)
+			return report(found.status());
+		const TableInfo *t = *found;
 		toCInfo(*t, *out);
 		return 0;
 	});
@@ -165,9 +177,10 @@ EP_API int ep_pool_table_planes(ep_pool *pool, const char *name, uint32_t h0, ui
 		auto s = pool->pool->snapshot();
 		if (!s)
 			return report(s.status());
-		const TableInfo *t = s->findTable(name);
-		if (!t)
-			return report(makeError(-ENOENT, std::string("no table named '") + name + "'"));
+		auto found = tableIn(*s, name);
+		if (!found)
+			return report(found.status());
+		const TableInfo *t = *found;
 		auto range = pool->pool->headRows(*s, *t, h0, h1);
 		if (!range)
 			return report(range.status());
