@@ -446,7 +446,13 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	auto after = snapshot();
 	if (!after)
 		return after.status();
-	res.table = *after->findTable(name);
+	// Published and committed, but a damaged pool can still leave it out of the snapshot
+	// (quarantined): report that instead of reading a table that is not there.
+	const TableInfo *published = after->findTable(name);
+	if (!published)
+		return makeError(EP_E_CORRUPT, "import '" + name + "': committed in generation " + std::to_string(newGen) +
+						       " but not readable back from the catalog; run 'engrampool verify'");
+	res.table = *published;
 	if (auto r = reclaim(); !r)
 		return r.status();
 	return res;
