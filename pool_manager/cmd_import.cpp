@@ -25,6 +25,7 @@ struct ImportArgs {
 	bool random = false, replace = false, json = false;
 	uint64_t seed = 0;
 	uint32_t waitMs = 10000;
+	uint32_t threads = 0;
 };
 
 // XXH3 of the rows a source would write, as the writer computes it: packed, rows x
@@ -183,6 +184,7 @@ int runCheckpointImport(const ImportArgs &a)
 		req.replace = replace;
 		req.layout = *layout;
 		req.progress = [&](uint64_t done) { progress.update(done); };
+		req.threads = a.threads;
 		uint64_t t0 = nowMonotonicNs();
 		auto res = (*pool)->importTable(req, *j.src);
 		if (!res)
@@ -260,6 +262,7 @@ int runModelImport(const ImportArgs &a)
 	req.replace = a.replace;
 	req.layout = *layout;
 	req.progress = [&](uint64_t done) { progress.update(done); };
+	req.threads = a.threads;
 	uint64_t t0 = nowMonotonicNs();
 	auto res = (*pool)->importTable(req, *src);
 	if (!res)
@@ -331,6 +334,10 @@ void addImportCommand(CLI::App &root, Runner &runner)
 	sub->add_option("--layout", a->layout,
 			"packed (default: each row's values then its scales) or planar (a values plane and a scales "
 			"plane, each with exact row pitch, 2 MiB-aligned; formats with a scale block only)");
+	sub->add_option("--threads", a->threads,
+			"Threads reading rows into the pool (default 0: one per CPU, at most 4); the checksum "
+			"follows on the calling thread")
+		->check(CLI::Range(0, 64));
 	sub->add_option("--wait-lock", a->waitMs, "Milliseconds to wait for another writer")
 		->check(kNonNegativeInt)
 		->capture_default_str();

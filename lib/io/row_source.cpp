@@ -95,6 +95,35 @@ public:
 		return Status::ok();
 	}
 
+	// Values and scales from two segments (safetensors' two tensors, or .npy values +
+	// scales files): each lands in its own plane with one pread per plane.
+	bool readsPlanes() const override
+	{
+		return segments_.size() == 2 && segments_[0].dstOffset == 0 &&
+		       segments_[0].bytesPerRow == fmt_.valueBytes() && segments_[1].dstOffset == fmt_.valueBytes() &&
+		       segments_[1].bytesPerRow == fmt_.scaleBytes() && fmt_.scaleBytes() != 0;
+	}
+
+	Status readPlanes(uint64_t first, uint64_t count, uint8_t *values, uint8_t *scales) override
+	{
+		if (!readsPlanes())
+			return RowSource::readPlanes(first, count, values, scales);
+		if (first > rows_ || count > rows_ - first)
+			return errorf(-EINVAL, "%s: rows [%llu, +%llu) outside the %llu rows of the source",
+				      description_.c_str(), static_cast<unsigned long long>(first),
+				      static_cast<unsigned long long>(count),
+				      static_cast<unsigned long long>(rows_));
+		uint8_t *dst[2] = {values, scales};
+		for (int i = 0; i < 2; i++) {
+			const RowSegment &s = segments_[i];
+			const SourceFile &f = files_[s.file];
+			readAhead(f.fd.get(), s.fileOffset + (first + count) * s.bytesPerRow);
+			EP_TRY(preadFull(f.fd.get(), dst[i], count * s.bytesPerRow, s.fileOffset + first * s.bytesPerRow,
+					 f.path));
+		}
+		return Status::ok();
+	}
+
 private:
 	std::vector<SourceFile> files_;
 	std::vector<RowSegment> segments_;

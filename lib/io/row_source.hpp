@@ -2,10 +2,12 @@
 // row_source.hpp - where an import's rows come from: .npy, .safetensors, or --random.
 //
 // A source yields rows already packed in the table's RowFormat (values then scale
-// block, padded to rowStride when the format asks). read() is called with
-// consecutive chunks and writes straight into pool memory.
+// block, padded to rowStride when the format asks). read() writes straight into pool
+// memory; the importer calls it from several threads at once for disjoint row ranges,
+// so a source keeps no per-call state outside the call (pread, not read).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,6 +24,16 @@ public:
 	virtual uint64_t rows() const = 0;
 	// Write rows [first, first+count) at dst, rowStride bytes apart. Errors name the file.
 	virtual Status read(uint64_t first, uint64_t count, uint8_t *dst) = 0;
+	// Sources whose values and scales sit in separate tensors can also write the two
+	// planes of a planar table directly (values [count][valueBytes] at `values`, scales
+	// [count][scaleBytes] at `scales`, exact pitch): no bounce copy. Others return false
+	// and the importer splits packed rows itself.
+	virtual bool readsPlanes() const { return false; }
+	virtual Status readPlanes(uint64_t first, uint64_t count, uint8_t *values, uint8_t *scales)
+	{
+		(void)first, (void)count, (void)values, (void)scales;
+		return makeError(-ENOTSUP, describe() + ": cannot read values and scales as planes");
+	}
 	virtual std::string describe() const = 0;
 };
 

@@ -137,7 +137,8 @@ struct ImportRequest {
 	uint64_t rows = 0;             // sum of the layer's primes
 	bool replace = false;
 	format::TableLayout layout = format::TableLayout::Packed; // planar: scaled formats only
-	std::function<void(uint64_t rowsDone)> progress;
+	std::function<void(uint64_t rowsDone)> progress; // called in row order, from the calling thread
+	uint32_t threads = 0;          // copy threads; 0: one per CPU, at most 4
 };
 
 struct ImportResult {

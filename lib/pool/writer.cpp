@@ -14,6 +14,7 @@
 
 #include "io/row_source.hpp"
 #include "pool/fault_hooks.hpp"
+#include "pool/import_copy.hpp"
 #include "pool/pool.hpp"
 #include "util/checksum.hpp"
 #include "util/units.hpp"
@@ -355,48 +356,19 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	// 1. Data into free space, then persist it.
 	uint8_t *dst = region_->base() + *off;
 	const uint64_t scalesOffset = planar ? planarScalesOffset(*off, req.rows, f.valueBytes()) : 0;
-	Xxh3Stream hash;
-	if (!planar) {
-		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / stride);
-		for (uint64_t r = 0; r < req.rows; r += chunkRows) {
-			uint64_t n = std::min(chunkRows, req.rows - r);
-			if (Status s = src.read(r, n, dst + r * stride); !s)
-				return std::move(s).context("import '" + name + "': ");
-			hash.update(dst + r * stride, n * stride);
-			region_->persist(dst + r * stride, n * stride);
-			if (req.progress)
-				req.progress(r + n);
-		}
-	} else {
-		// Sources yield packed rows (the model's row stride, padding included): a bounded
-		// chunk of them is split into the planes. The checksum is the packed rows' (values
-		// then scales of each row, no padding): the same content has the same checksum in
-		// either layout, and nothing has to be held back to hash the scales plane last.
-		const uint32_t rb = f.rowBytes(), vb = f.valueBytes(), sbytes = f.scaleBytes();
-		const uint64_t srcStride = f.rowStride();
-		uint8_t *scales = region_->base() + scalesOffset;
-		uint64_t chunkRows = std::max<uint64_t>(1, (16ull << 20) / srcStride);
-		std::unique_ptr<uint8_t[]> buf(new uint8_t[chunkRows * srcStride]);
-		for (uint64_t r = 0; r < req.rows; r += chunkRows) {
-			uint64_t n = std::min(chunkRows, req.rows - r);
-			if (Status s = src.read(r, n, buf.get()); !s)
-				return std::move(s).context("import '" + name + "': ");
-			for (uint64_t i = 0; i < n; i++) {
-				const uint8_t *row = buf.get() + i * srcStride;
-				std::memcpy(dst + (r + i) * vb, row, vb);
-				std::memcpy(scales + (r + i) * sbytes, row + vb, sbytes);
-			}
-			if (srcStride == rb)
-				hash.update(buf.get(), n * rb);
-			else
-				for (uint64_t i = 0; i < n; i++)
-					hash.update(buf.get() + i * srcStride, rb);
-			region_->persist(dst + r * vb, n * vb);
-			region_->persist(scales + r * sbytes, n * sbytes);
-			if (req.progress)
-				req.progress(r + n);
-		}
-	}
+	ImportCopy copy;
+	copy.format = &f;
+	copy.rows = req.rows;
+	copy.planar = planar;
+	copy.data = dst;
+	copy.stride = stride;
+	copy.scales = planar ? region_->base() + scalesOffset : nullptr;
+	copy.threads = req.threads;
+	copy.progress = req.progress;
+	copy.persist = [this](const void *p, size_t len) { region_->persist(p, len); };
+	auto checksum = copyImportRows(copy, src);
+	if (!checksum)
+		return checksum.status().context("import '" + name + "': ");
 	writerPersist(dst, 0);
 	auto g = committedGeneration();
 	if (!g)
@@ -431,7 +403,7 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	tb.dataOffset = *off;
 	tb.extentBytes = extent;
 	tb.dataBytes = dataBytes;
-	tb.dataXxh3 = hash.digest();
+	tb.dataXxh3 = *checksum;
 	tb.importTimeNs = nowRealtimeNs();
 	publishEntry(*tableSlot, EntryKind::Table, &tb, sizeof(tb));
 
