@@ -271,6 +271,8 @@ bool readerPass(const World &w, uint16_t flags)
 			ep_table_info ci;
 			toCInfo(t, ci);
 		}
+		for (const ModelRecord &m : s->models)
+			(void)pool.tokenMap(m.name); // the stored token map (none here: its bounds are still checked)
 		(void)pool.verify(flags & kAttach ? "m/layer1" : "");
 	}
 	if (flags & kAttach) {

@@ -32,6 +32,24 @@ nlohmann::json tableJson(const TableInfo &t)
 		{"generation", t.generation}};
 }
 
+// What the pool holds of a model's token map.
+nlohmann::json tokenMapJson(const ModelRecord &m)
+{
+	if (m.tokenMapStored())
+		return {{"stored", true}, {"entries", m.tokenMapEntries()}, {"bytes", m.tokenMapEntries() * sizeof(int64_t)},
+			{"extent_bytes", m.tokenMapExtentBytes()}, {"xxh3", fingerprintHex(m.body.vocabMapHash)}};
+	return {{"stored", false}, {"identity", m.body.vocabMapHash == 0}};
+}
+
+std::string tokenMapText(const ModelRecord &m)
+{
+	if (m.tokenMapStored())
+		return "stored, " + std::to_string(m.tokenMapEntries()) + " ids -> " +
+		       std::to_string(m.body.compressedVocabSize) + " (" +
+		       formatBytes(m.tokenMapEntries() * sizeof(int64_t)) + ")";
+	return m.body.vocabMapHash == 0 ? "none (identity vocabulary)" : "NOT STORED (published by a format 1.0 build)";
+}
+
 int runLs(const LsArgs &a)
 {
 	auto pool = openPool(a.uri, false);
@@ -50,7 +68,10 @@ int runLs(const LsArgs &a)
 			tables.push_back(tableJson(t));
 		nlohmann::json models = nlohmann::json::array();
 		for (auto &m : s->models)
-			models.push_back({{"name", m.name}, {"fingerprint", fingerprintHex(m.fingerprint)}, {"generation", m.generation}});
+			models.push_back({{"name", m.name},
+					  {"fingerprint", fingerprintHex(m.fingerprint)},
+					  {"generation", m.generation},
+					  {"token_map", tokenMapJson(m)}});
 		printJson({{"generation", s->generation}, {"tables", tables}, {"models", models},
 			   {"quarantined_slots", s->problems.size()}});
 		return 0;
@@ -62,6 +83,9 @@ int runLs(const LsArgs &a)
 		       displayText(t.model).c_str(), t.layerId, (unsigned long long)t.rows, t.format.describe().c_str(),
 		       layoutName(t.layout), formatBytes(t.dataBytes).c_str(), (unsigned long long)t.generation);
 	printf("%zu table(s) at generation %llu\n", s->tables.size(), (unsigned long long)s->generation);
+	for (auto &m : s->models)
+		printf("model %s  fingerprint %s  token map %s\n", displayText(m.name).c_str(),
+		       fingerprintHex(m.fingerprint).c_str(), tokenMapText(m).c_str());
 	return 0;
 }
 } // namespace

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // cmd_model.cpp - `engrampool model MODEL.json`: the layout derived from a model file;
 // `engrampool model --from-checkpoint DIR --out MODEL.json`: the model file (and its
-// token map .npy beside it) of a Hugging Face checkpoint.
+// token map .npy beside it) of a Hugging Face checkpoint;
+// `engrampool model --from-pool URI [--name MODEL] --out MODEL.json`: the same from what
+// a pool holds (its model record and stored token map).
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +11,7 @@
 #include "hashing/layout.hpp"
 #include "io/checkpoint.hpp"
 #include "io/file_util.hpp"
+#include "io/npy.hpp"
 #include "tokenizer/token_map.hpp"
 #include "util/units.hpp"
 
@@ -19,7 +22,7 @@ namespace {
 using namespace engrampool::hashing;
 
 struct ModelArgs {
-	std::string path, checkpoint, out, name;
+	std::string path, checkpoint, pool, out, name;
 	bool json = false, force = false;
 };
 
@@ -89,12 +92,142 @@ int runFromCheckpoint(const ModelArgs &a)
 	return a.json ? runModel(show) : 0;
 }
 
+// The model file of a pool's model record: every field the fingerprint covers. The
+// record is CRC-checked but parsed again (parseModelJson bounds every field).
+nlohmann::json poolModelJson(const ModelRecord &m, const std::string &uri, const std::string &mapRef)
+{
+	const format::ModelBody &b = m.body;
+	const uint32_t orders = b.maxNgramSize >= 2 ? std::min(b.maxNgramSize - 1, format::kMaxNgramOrders) : 0;
+	std::vector<uint64_t> vocab(b.engramVocabSize, b.engramVocabSize + orders);
+	std::vector<uint32_t> layers(b.layerIds, b.layerIds + std::min(b.layerCount, format::kMaxLayers));
+	nlohmann::json j = {{"name", m.name},
+			    {"comment", "model '" + m.name + "' of the pool " + uri + " (engrampool model --from-pool)"},
+			    {"engram_vocab_size", vocab},
+			    {"max_ngram_size", b.maxNgramSize},
+			    {"n_embed_per_ngram", b.nEmbedPerNgram},
+			    {"n_head_per_ngram", b.nHeadPerNgram},
+			    {"layer_ids", layers},
+			    {"pad_id", b.padId},
+			    {"seed", b.seed},
+			    {"tokenizer_vocab_size", b.tokenizerVocabSize},
+			    {"compressed_vocab_size", b.compressedVocabSize},
+			    {"out_of_vocab", b.clipOutOfVocab ? "clip" : "error"},
+			    {"dtype", dtypeName((Dtype)b.dtype)}};
+	if (!mapRef.empty())
+		j["vocab_map"] = mapRef;
+	if (b.scaleDtype != (uint32_t)Dtype::None)
+		j["scale"] = {{"dtype", dtypeName((Dtype)b.scaleDtype)}, {"block", b.scaleBlock}};
+	if (b.rowAlign)
+		j["row_align"] = b.rowAlign;
+	return j;
+}
+
+int runFromPool(const ModelArgs &a)
+{
+	if (a.out.empty())
+		return fail("--from-pool needs --out MODEL.json");
+	if (!a.path.empty() || !a.checkpoint.empty())
+		return fail("give one of a MODEL file to show, --from-checkpoint DIR or --from-pool URI");
+	auto pool = openPool(a.pool, false);
+	if (!pool)
+		return fail(pool.status());
+	auto s = (*pool)->snapshot();
+	if (!s)
+		return fail(s.status());
+	std::string name = a.name;
+	if (name.empty()) {
+		if (s->models.size() != 1) {
+			std::string names;
+			for (auto &m : s->models)
+				names += (names.empty() ? "" : ", ") + displayText(m.name);
+			return fail("--from-pool: the pool holds " + std::to_string(s->models.size()) +
+				    " models; say which with --name MODEL" + (names.empty() ? "" : " (" + names + ")"));
+		}
+		name = s->models[0].name;
+	}
+	const ModelRecord *m = s->findModel(name);
+	if (!m) {
+		// tokenMap names a quarantined model's damage.
+		auto map = (*pool)->tokenMap(name);
+		return fail(map ? makeError(-ENOENT, "no model named '" + displayText(name) + "' in " + a.pool) : map.status());
+	}
+	const bool identity = m->body.vocabMapHash == 0;
+	const std::string mapPath = identity ? "" : mapPathFor(a.out);
+	if (Status st = io::checkOutputPath(a.out, {}, a.force); !st)
+		return fail(st.code() == -EEXIST ? makeError(st.code(), st.message() + " (--force overwrites)") : st);
+	if (!identity)
+		if (Status st = io::checkOutputPath(mapPath, {}, a.force); !st)
+			return fail(st.code() == -EEXIST ? makeError(st.code(), st.message() + " (--force overwrites)") : st);
+	std::vector<int64_t> map;
+	if (!identity) {
+		auto stored = (*pool)->tokenMap(name);
+		if (!stored)
+			return fail(stored.status());
+		map = std::move(stored.value());
+	}
+	const std::string mapRef = identity ? "" : std::filesystem::path(mapPath).filename().string();
+	nlohmann::json doc = poolModelJson(*m, a.pool, mapRef);
+	// Every check before anything is written: the record must parse back to its fingerprint.
+	ModelParseOptions opts;
+	opts.vocabMap = identity ? nullptr : &map;
+	auto cfg = parseModelJson(doc.dump(), std::filesystem::path(a.out).parent_path().string(), m->name, opts);
+	if (!cfg)
+		return fail(std::move(cfg.status()).context("model '" + displayText(name) + "' of the pool: "));
+	if (modelFingerprint(*cfg) != m->fingerprint)
+		return fail(makeError(EP_E_MODEL, "model '" + displayText(name) + "': its record rebuilds to fingerprint " +
+							  fingerprintHex(modelFingerprint(*cfg)) + ", the pool says " +
+							  fingerprintHex(m->fingerprint)));
+	Status st;
+	if (!identity) {
+		st = io::writeOutputFile(mapPath, {}, a.force, [&](const std::string &tmp) {
+			return io::writeNpy(tmp, "<i8", {map.size()}, map.data(), map.size() * sizeof(int64_t));
+		});
+		if (!st)
+			return fail(st);
+	}
+	st = io::writeOutputFile(a.out, {}, a.force, [&](const std::string &tmp) -> Status {
+		std::ofstream f(tmp);
+		f << doc.dump(2) << "\n";
+		f.close();
+		if (!f)
+			return makeError(-EIO, "write '" + tmp + "' failed");
+		return Status::ok();
+	});
+	if (!st)
+		return fail(st);
+	// What hash, lookup and the agent will read: load it back the strict way.
+	auto back = loadModelFile(a.out);
+	if (!back)
+		return fail(back.status());
+	if (modelFingerprint(*back) != m->fingerprint)
+		return fail("'" + a.out + "' does not load back to the pool's model (fingerprint " +
+			    fingerprintHex(modelFingerprint(*back)) + " != " + fingerprintHex(m->fingerprint) + ")");
+	if (!a.json) {
+		if (identity)
+			printf("wrote %s: model %s of %s, identity vocabulary (%llu ids), fingerprint %s\n", a.out.c_str(),
+			       displayText(name).c_str(), a.pool.c_str(), (unsigned long long)back->tokenizerVocabSize,
+			       fingerprintHex(m->fingerprint).c_str());
+		else
+			printf("wrote %s and %s: model %s of %s, %llu tokenizer ids -> %llu compressed, fingerprint %s\n",
+			       a.out.c_str(), mapPath.c_str(), displayText(name).c_str(), a.pool.c_str(),
+			       (unsigned long long)back->tokenizerVocabSize, (unsigned long long)back->compressedVocabSize,
+			       fingerprintHex(m->fingerprint).c_str());
+		return 0;
+	}
+	ModelArgs show;
+	show.path = a.out;
+	show.json = true;
+	return runModel(show);
+}
+
 int runModel(const ModelArgs &a)
 {
+	if (!a.pool.empty())
+		return runFromPool(a);
 	if (!a.checkpoint.empty())
 		return runFromCheckpoint(a);
 	if (a.path.empty())
-		return fail("give a MODEL file, or --from-checkpoint DIR --out MODEL.json");
+		return fail("give a MODEL file, --from-checkpoint DIR --out MODEL.json or --from-pool URI --out MODEL.json");
 	// Showing a layout needs no token map; hashing with this config would (it is
 	// refused everywhere else), so say so.
 	ModelParseOptions opts;
@@ -164,14 +297,20 @@ void addModelCommand(CLI::App &root, Runner &runner)
 {
 	auto a = std::make_shared<ModelArgs>();
 	CLI::App *sub = root.add_subcommand(
-		"model", "Show the row layout derived from a model file, or write the model file of a checkpoint");
+		"model", "Show the row layout derived from a model file, or write the model file of a checkpoint or "
+			 "of a model a pool holds");
 	sub->add_option("MODEL", a->path, "Model file (MODEL.json)");
 	sub->add_option("--from-checkpoint", a->checkpoint,
 			"Hugging Face model directory: write its model file (--out) and token map (beside it, "
 			"MODEL.vocab_map.npy), built from config.json and tokenizer.json");
-	sub->add_option("--out", a->out, "With --from-checkpoint: the model file to write");
-	sub->add_option("--name", a->name, "With --from-checkpoint: the model's name (default: the directory's)");
-	sub->add_flag("--force", a->force, "With --from-checkpoint: overwrite the model file and its map");
+	sub->add_option("--from-pool", a->pool,
+			"Pool URI: write the model file (--out) of a model the pool holds, and its token map as the "
+			"pool stores it (beside it, MODEL.vocab_map.npy); the file's fingerprint is the pool's");
+	sub->add_option("--out", a->out, "With --from-checkpoint or --from-pool: the model file to write");
+	sub->add_option("--name", a->name,
+			"With --from-checkpoint: the model's name (default: the directory's); with --from-pool: the "
+			"pool's model to write (default: the only one)");
+	sub->add_flag("--force", a->force, "With --from-checkpoint or --from-pool: overwrite the model file and its map");
 	addJsonFlag(sub, a->json);
 	runner.on(sub, [a] { return runModel(*a); });
 }

@@ -66,6 +66,13 @@ int runStat(const StatArgs &a)
 		gpus.push_back({{"index", d.index}, {"name", d.name}, {"pci", d.pciBusId}, {"bytes", d.totalBytes}});
 
 	size_t planar = std::count_if(s->tables.begin(), s->tables.end(), [](const TableInfo &t) { return t.planar(); });
+	nlohmann::json maps = nlohmann::json::array();
+	for (auto &mr : s->models)
+		maps.push_back({{"model", mr.name},
+				{"stored", mr.tokenMapStored()},
+				{"entries", mr.tokenMapEntries()},
+				{"bytes", mr.tokenMapEntries() * sizeof(int64_t)},
+				{"identity", mr.body.vocabMapHash == 0}});
 	if (a.json) {
 		printJson({{"uri", a.uri},
 			   {"uuid", uuidToString(*reinterpret_cast<const Uuid *>(sb.poolUuid))},
@@ -80,6 +87,7 @@ int runStat(const StatArgs &a)
 			   {"tables", s->tables.size()},
 			   {"layouts", {{"packed", s->tables.size() - planar}, {"planar", planar}}},
 			   {"models", s->models.size()},
+			   {"token_maps", maps},
 			   {"pending_reclaim", s->pendingReclaim},
 			   {"catalog_slots", sb.catalogSlots},
 			   {"catalog_free", s->freeSlots},
@@ -104,6 +112,15 @@ int runStat(const StatArgs &a)
 	printf("generation  %llu   tables %zu (%zu planar)   models %zu   awaiting reclaim %u   catalog %u/%u free\n",
 	       (unsigned long long)s->generation, s->tables.size(), planar, s->models.size(), s->pendingReclaim,
 	       s->freeSlots, sb.catalogSlots);
+	for (auto &mr : s->models) {
+		std::string what = mr.tokenMapStored()
+					   ? "token map stored: " + std::to_string(mr.tokenMapEntries()) + " ids, " +
+						     formatBytes(mr.tokenMapEntries() * sizeof(int64_t))
+				   : mr.body.vocabMapHash == 0 ? "no token map (identity vocabulary)"
+							       : "token map NOT stored (published by a format 1.0 build)";
+		printf("model       %s  fingerprint %s, %s\n", displayText(mr.name).c_str(),
+		       fingerprintHex(mr.fingerprint).c_str(), what.c_str());
+	}
 	if (m)
 		printf("master      %s (%s) epoch %llu\n", uuidToString(m->host).c_str(), displayText(m->hostname).c_str(),
 		       (unsigned long long)m->epoch);

@@ -18,7 +18,9 @@ nlohmann::json reportJson(const VerifyReport &v)
 	nlohmann::json j = {{"object", v.object}, {"table", v.table}, {"ok", v.ok}, {"problem", v.problem}};
 	if (!v.layout.empty())
 		j["layout"] = v.layout;
-	if (v.object == "table" && (v.expected || v.actual)) {
+	if (v.tokenMap)
+		j["check"] = "token_map";
+	if ((v.object == "table" || v.tokenMap) && (v.expected || v.actual)) {
 		j["expected_xxh3"] = fingerprintHex(v.expected);
 		j["actual_xxh3"] = fingerprintHex(v.actual);
 	}
@@ -29,8 +31,13 @@ nlohmann::json reportJson(const VerifyReport &v)
 int failWithJson(const VerifyArgs &a, const Status &s)
 {
 	if (a.json)
-		printJson({{"ok", false}, {"error", s.message()}, {"bad_tables", 0}, {"problems", nlohmann::json::array()},
-			   {"tables", nlohmann::json::array()}});
+		printJson({{"ok", false},
+			   {"error", s.message()},
+			   {"bad_tables", 0},
+			   {"bad_token_maps", 0},
+			   {"problems", nlohmann::json::array()},
+			   {"tables", nlohmann::json::array()},
+			   {"token_maps", nlohmann::json::array()}});
 	return fail(s);
 }
 
@@ -58,28 +65,30 @@ int runVerify(const VerifyArgs &a)
 	auto r = (*pool)->verify(a.table);
 	if (!r)
 		return failWithJson(a, r.status());
-	int badTables = 0, problems = 0;
-	nlohmann::json tables = nlohmann::json::array(), others = nlohmann::json::array();
+	int badTables = 0, badMaps = 0, problems = 0;
+	nlohmann::json tables = nlohmann::json::array(), maps = nlohmann::json::array(), others = nlohmann::json::array();
 	std::string names;
 	for (auto &v : *r) {
 		bool isTableCheck = v.object == "table" && (v.ok || v.expected || v.actual);
 		if (!v.ok) {
-			(isTableCheck ? badTables : problems)++;
-			names += (names.empty() ? "" : ", ") + displayText(v.table);
+			(isTableCheck ? badTables : v.tokenMap ? badMaps : problems)++;
+			names += (names.empty() ? "" : ", ") + displayText(v.table) + (v.tokenMap ? " (token map)" : "");
 		}
-		(isTableCheck ? tables : others).push_back(reportJson(v));
+		(isTableCheck ? tables : v.tokenMap ? maps : others).push_back(reportJson(v));
 		if (!a.json)
-			printf("%-40s %s%s%s\n", displayText(v.table).c_str(), v.ok ? "ok" : "BAD", v.ok ? "" : ": ",
-			       displayText(v.problem).c_str());
+			printf("%-40s %s%s%s\n", (displayText(v.table) + (v.tokenMap ? " (token map)" : "")).c_str(),
+			       v.ok ? "ok" : "BAD", v.ok ? "" : ": ", displayText(v.problem).c_str());
 	}
-	int bad = badTables + problems;
+	int bad = badTables + badMaps + problems;
 	if (a.json) {
-		nlohmann::json doc = {{"ok", bad == 0}, {"bad_tables", badTables}, {"problems", others}, {"tables", tables}};
+		nlohmann::json doc = {{"ok", bad == 0},     {"bad_tables", badTables}, {"bad_token_maps", badMaps},
+				      {"problems", others}, {"tables", tables},        {"token_maps", maps}};
 		if (a.repair)
 			doc["repaired"] = repaired;
 		printJson(doc);
 	} else {
-		printf("%zu table(s) checked, %d bad; %d other problem(s)\n", tables.size(), badTables, problems);
+		printf("%zu table(s) checked, %d bad; %zu token map(s) checked, %d bad; %d other problem(s)\n",
+		       tables.size(), badTables, maps.size(), badMaps, problems);
 	}
 	if (bad)
 		return fail("verify found " + std::to_string(bad) + " problem(s): " + names +

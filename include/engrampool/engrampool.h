@@ -179,6 +179,17 @@ EP_API int ep_pool_verify_tables(ep_pool *pool, const char *name, size_t *bad_ta
 EP_API int ep_pool_verify(ep_pool *pool, const char *name) EP_NOEXCEPT;
 /* Remove a table (needs EP_OPEN_WRITE). Its space is reused once no host can still read it. */
 EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) EP_NOEXCEPT;
+/* The token map (raw token id -> compressed id, tokenizer_vocab_size entries) that the
+ * pool stores for model `model` (pool format 1.1), so a host can hash tokens with what
+ * the pool holds. Copies min(cap, entries) ids into out (NULL allowed with cap 0: a
+ * size query); *count receives the number of entries. Every call reads the whole map
+ * and checks it against the model record (XXH3, ids within the compressed vocabulary).
+ * -ENOENT: no such model, or it stores no map (an identity vocabulary, or a model
+ * published by a format 1.0 build; the message says which); EP_E_CORRUPT: the model is
+ * quarantined or its stored map is damaged (the message names the model); -EINVAL:
+ * pool, model or count NULL, or out NULL with cap > 0. */
+EP_API int ep_pool_model_token_map(ep_pool *pool, const char *model, int64_t *out, size_t cap,
+				   size_t *count) EP_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------
  * The per-host agent: per step, hand it the new token ids of a batch; before each

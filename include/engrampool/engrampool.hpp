@@ -93,6 +93,19 @@ public:
 		return lastError(ep_pool_verify_tables(p_, name.empty() ? nullptr : name.c_str(), badTables));
 	}
 	Error remove(const std::string &name) { return lastError(ep_pool_remove_table(p_, name.c_str())); }
+	// The token map the pool stores for a model (see ep_pool_model_token_map).
+	Error tokenMap(const std::string &model, std::vector<int64_t> &out) const
+	{
+		size_t n = 0;
+		for (;;) {
+			int rc = ep_pool_model_token_map(p_, model.c_str(), out.data(), out.size(), &n);
+			if (rc != 0 || n <= out.size()) {
+				out.resize(rc != 0 ? 0 : n);
+				return lastError(rc);
+			}
+			out.resize(n); // a size query first, or the model changed in between
+		}
+	}
 
 private:
 	explicit PoolHandle(ep_pool *p) : p_(p) {}

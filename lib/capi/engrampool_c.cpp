@@ -3,6 +3,7 @@
 // exception crosses it) and reports failures through the thread's last error.
 #include <engrampool/engrampool.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -237,6 +238,23 @@ EP_API int ep_pool_remove_table(ep_pool *pool, const char *name) noexcept
 		if (!pool || !name)
 			return report(makeError(-EINVAL, "invalid arguments"));
 		return report(pool->pool->removeTable(name));
+	});
+}
+
+EP_API int ep_pool_model_token_map(ep_pool *pool, const char *model, int64_t *out, size_t cap, size_t *count) noexcept
+{
+	return cApiCall("ep_pool_model_token_map", [&] {
+		if (count)
+			*count = 0;
+		if (!pool || !model || !count || (cap && !out))
+			return report(makeError(-EINVAL, "invalid arguments"));
+		auto map = pool->pool->tokenMap(model);
+		if (!map)
+			return report(map.status());
+		*count = map->size();
+		if (cap)
+			std::memcpy(out, map->data(), std::min(cap, map->size()) * sizeof(int64_t));
+		return report(Status::ok());
 	});
 }
 

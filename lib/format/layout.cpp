@@ -193,6 +193,28 @@ Status validateTableBody(const TableBody &t, const Superblock &sb)
 	return Status::ok();
 }
 
+Status validateModelMap(const ModelBody &m, const Superblock &sb)
+{
+	if (m.vocabMapOffset == 0 && m.vocabMapExtentBytes == 0 && m.vocabMapEntries == 0)
+		return Status::ok();
+	const uint64_t dataEnd = sb.dataOffset + sb.dataBytes;
+	std::string name = fixedString(m.name, sizeof(m.name));
+	if (m.vocabMapOffset < sb.dataOffset || m.vocabMapOffset >= dataEnd || m.vocabMapOffset % kAlignUnit != 0 ||
+	    m.vocabMapExtentBytes == 0 || m.vocabMapExtentBytes % kAlignUnit != 0 ||
+	    m.vocabMapExtentBytes > dataEnd - m.vocabMapOffset)
+		return errorf(EP_E_CORRUPT, "model '%s': token map extent [%llu, +%llu) is outside the data area [%llu, %llu)",
+			      name.c_str(), (unsigned long long)m.vocabMapOffset, (unsigned long long)m.vocabMapExtentBytes,
+			      (unsigned long long)sb.dataOffset, (unsigned long long)dataEnd);
+	if (m.vocabMapEntries == 0 || m.vocabMapEntries != m.tokenizerVocabSize ||
+	    m.vocabMapEntries > m.vocabMapExtentBytes / sizeof(int64_t))
+		return errorf(EP_E_CORRUPT,
+			      "model '%s': token map of %llu entries does not fit the model (tokenizer vocabulary %llu) "
+			      "or its extent (%llu bytes)",
+			      name.c_str(), (unsigned long long)m.vocabMapEntries, (unsigned long long)m.tokenizerVocabSize,
+			      (unsigned long long)m.vocabMapExtentBytes);
+	return Status::ok();
+}
+
 std::string fixedString(const char *p, size_t cap)
 {
 	size_t n = strnlen(p, cap);

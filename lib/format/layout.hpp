@@ -6,10 +6,24 @@
 //   4160    master records A and B (CRC32C each)           2 x 64 B
 //   64 KiB  catalog: kCatalogSlots entries of 512 B, each with its own CRC
 //   576 KiB host table: kHostSlots slots, one 4 KiB page each, written only by its host
-//   2 MiB   data area: tables, each at a 2 MiB-aligned extent
+//   2 MiB   data area: tables and stored token maps, each at a 2 MiB-aligned extent
 //
 // Words that change after creation are single aligned 8-byte stores carrying their
 // own check bits, so a torn or random write is detected, never trusted.
+//
+// Minor versions (same major: every build of major 1 opens every 1.x pool; a build
+// never checks the minor, so what a minor adds must be safe for older builds to meet):
+//   1.0  packed tables; models record only the XXH3 of their token map.
+//   1.1  planar tables (TableBody::layout 1 and scalesOffset, ep_layout); an older
+//        build refuses such a table as "row geometry is inconsistent" (quarantined,
+//        never read). The token map stored in the pool: a model whose vocabulary is
+//        compressed has its map (int64 little-endian, tokenizerVocabSize entries, XXH3
+//        = vocabMapHash) in its own 2 MiB-aligned extent of the data area, named by
+//        ModelBody::vocabMapOffset / vocabMapExtentBytes / vocabMapEntries (bytes that
+//        were zero before, so a 1.0 model record reads as "no map stored"). An older
+//        build ignores the stored map, and does not know its extent is held: a 1.0
+//        build importing into such a pool may reuse that extent (a 1.1 build then finds
+//        the overlap or the map's checksum wrong and quarantines the model).
 #pragma once
 
 #include <cstddef>
@@ -24,7 +38,7 @@ namespace engrampool::format {
 
 inline constexpr char kMagic[8] = {'E', 'N', 'G', 'R', 'P', 'O', 'O', 'L'};
 inline constexpr uint16_t kMajor = 1;
-inline constexpr uint16_t kMinor = 0;
+inline constexpr uint16_t kMinor = 1;
 inline constexpr uint64_t kAlignUnit = 2ull << 20;
 inline constexpr uint64_t kGenWordOffset = 4096;
 inline constexpr uint64_t kMasterOffset = 4096 + 64;
@@ -98,6 +112,11 @@ struct ModelBody {
 	uint32_t scaleDtype;
 	uint32_t scaleBlock;
 	uint32_t rowAlign;
+	// Format 1.1: the stored token map (all three 0: none stored: an identity vocabulary,
+	// or a model published by a 1.0 build). The extent is held while the entry is.
+	uint64_t vocabMapOffset;      // absolute offset in the pool, kAlignUnit aligned
+	uint64_t vocabMapExtentBytes; // bytes reserved (kAlignUnit multiple)
+	uint64_t vocabMapEntries;     // int64 entries, == tokenizerVocabSize
 };
 
 struct TableBody {
@@ -156,6 +175,7 @@ struct CatalogEntry {
 };
 static_assert(sizeof(CatalogEntry) == kEntrySize);
 static_assert(sizeof(TableBody) <= sizeof(CatalogEntry::raw), "TableBody grows only into the entry's free bytes");
+static_assert(sizeof(ModelBody) <= sizeof(CatalogEntry::raw), "ModelBody grows only into the entry's free bytes");
 static_assert(offsetof(CatalogEntry, crc) == 508);
 
 // Host slots are written only by the host that owns them (no cross-host atomics).
@@ -208,6 +228,11 @@ Superblock makeSuperblock(uint64_t size, const Uuid &uuid, uint32_t leaseMs);
 Status validateSuperblock(const Superblock &sb, uint64_t regionSize);
 // Validate a committed table body against the data area (untrusted offsets).
 Status validateTableBody(const TableBody &t, const Superblock &sb);
+// Validate the stored token map a model body names (untrusted): none (all zero), or an
+// extent inside the data area, aligned, that holds vocabMapEntries == tokenizerVocabSize
+// int64 entries. The map's contents are checked where it is read (Pool::tokenMap).
+Status validateModelMap(const ModelBody &m, const Superblock &sb);
+inline bool hasStoredMap(const ModelBody &m) { return m.vocabMapOffset != 0; }
 // Bounded copy of a fixed char field into a std::string (no NUL needed).
 std::string fixedString(const char *p, size_t cap);
 bool setFixedString(char *dst, size_t cap, const std::string &s);

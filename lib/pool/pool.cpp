@@ -264,6 +264,13 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 		uint32_t slot;
 	};
 	std::vector<Held> extents; // every extent still held
+	// A model entry's stored token map holds its extent like a table's data.
+	auto holdMap = [&](const CatalogEntry &e, uint32_t i) {
+		if (e.kind == (uint32_t)EntryKind::Model && hasStoredMap(e.model) && validateModelMap(e.model, sb_)) {
+			extents.push_back({e.model.vocabMapOffset, e.model.vocabMapExtentBytes, i});
+			s.usedBytes += e.model.vocabMapExtentBytes;
+		}
+	};
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		const CatalogEntry &e = copy[i];
 		EntryView v = inspectEntry(e, i, G);
@@ -279,6 +286,8 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 				extents.push_back({e.table.dataOffset, e.table.extentBytes, i});
 				s.usedBytes += e.table.extentBytes;
 			}
+			if (v.bodyOk)
+				holdMap(e, i);
 			s.problems.push_back({i, v.stateWordOk ? kindName(v.kind) : "slot", plausibleName(v.name, v.bodyOk),
 					      v.bodyOk, "catalog slot " + std::to_string(i) + ": " + v.problem});
 			continue;
@@ -288,6 +297,8 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 				s.usedBytes += e.table.extentBytes;
 				s.pendingReclaim++;
 			}
+			if (v.kind == EntryKind::Model && v.bodyOk)
+				holdMap(e, i);
 			continue;
 		case SlotState::Visible:
 			break;
@@ -301,6 +312,13 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 			s.usedBytes += e.table.extentBytes;
 			s.tables.push_back(tableFromBody(e.table, v.createdGen, i));
 		} else {
+			// A model whose stored token map is out of bounds is corrupt: quarantined, and
+			// its tables with it (they refer to a model the snapshot does not hold).
+			if (Status st = validateModelMap(e.model, sb_); !st) {
+				s.problems.push_back({i, "model", v.name, true, "catalog slot " + std::to_string(i) + ": " + st.message()});
+				continue;
+			}
+			holdMap(e, i);
 			ModelRecord m;
 			m.name = v.name;
 			m.fingerprint = e.model.fingerprint;
@@ -322,6 +340,12 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 				return &t;
 		return nullptr;
 	};
+	std::set<uint32_t> badModels;
+	auto quarantineModel = [&](uint32_t slot, const std::string &why) {
+		for (auto &m : s.models)
+			if (m.slot == slot && badModels.insert(slot).second)
+				s.problems.push_back({slot, "model", m.name, true, "model '" + m.name + "': " + why});
+	};
 	std::sort(extents.begin(), extents.end(), [](auto &a, auto &b) { return a.off < b.off; });
 	for (size_t i = 1; i < extents.size(); i++) {
 		for (size_t j = i; j-- > 0;) {
@@ -332,8 +356,20 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 				quarantine(*a, why);
 			if (auto *b = bySlot(extents[j].slot))
 				quarantine(*b, why);
+			const std::string mapWhy =
+				"its token map overlaps another catalog entry's extent at offset " + std::to_string(extents[i].off);
+			quarantineModel(extents[i].slot, mapWhy);
+			quarantineModel(extents[j].slot, mapWhy);
 		}
 	}
+	std::map<std::string, uint32_t> quarantinedModels; // name -> slot, for the tables' message
+	for (auto &p : s.problems)
+		if (p.kind == "model" && p.nameTrusted)
+			quarantinedModels.emplace(p.name, p.slot);
+	if (!badModels.empty())
+		s.models.erase(std::remove_if(s.models.begin(), s.models.end(),
+					      [&](const ModelRecord &m) { return badModels.count(m.slot) != 0; }),
+			       s.models.end());
 	std::map<std::string, std::vector<const TableInfo *>> byName;
 	for (auto &t : s.tables)
 		byName[t.name].push_back(&t);
@@ -347,7 +383,11 @@ Status Pool::readSnapshotOnce(Snapshot &out, bool &retry) const
 	for (auto &t : s.tables) {
 		const ModelRecord *m = s.findModel(t.model);
 		if (!m) {
-			quarantine(t, "refers to missing model '" + t.model + "'");
+			auto q = quarantinedModels.find(t.model);
+			quarantine(t, q == quarantinedModels.end()
+					      ? "refers to missing model '" + t.model + "'"
+					      : "its model '" + t.model + "' is quarantined (catalog slot " +
+							std::to_string(q->second) + ")");
 			continue;
 		}
 		if (modelCount[t.model] > 1) {
@@ -694,9 +734,95 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 				    fingerprintHex(r.actual);
 		out.push_back(std::move(r));
 	}
+	// Stored token maps: their checksum against the model record.
+	for (const ModelRecord &m : s->models) {
+		if (!m.tokenMapStored() || (!name.empty() && m.name != name))
+			continue;
+		found = true;
+		VerifyReport r;
+		r.object = "model";
+		r.tokenMap = true;
+		r.table = m.name;
+		r.expected = m.body.vocabMapHash;
+		auto map = readStoredMap(m, &r.actual);
+		r.ok = map.isOk();
+		if (!r.ok) {
+			// Removed and reused while read? tokenMap re-reads until the view is stable.
+			auto again = tokenMap(m.name);
+			if (!again && again.code() == -ENOENT)
+				continue;
+			r.ok = again.isOk();
+			if (!r.ok)
+				r.problem = "token map: " + again.status().message();
+		}
+		out.push_back(std::move(r));
+	}
 	if (!name.empty() && !found)
-		return makeError(-ENOENT, "no table named '" + name + "' in the pool");
+		return makeError(-ENOENT, "no table or model named '" + name + "' in the pool");
 	return out;
+}
+
+Result<std::vector<int64_t>> Pool::readStoredMap(const ModelRecord &m, uint64_t *actualHash) const
+{
+	// The snapshot validated the extent (validateModelMap): entries * 8 lies inside it.
+	const ModelBody &b = m.body;
+	std::vector<int64_t> map(b.vocabMapEntries);
+	const uint64_t bytes = b.vocabMapEntries * sizeof(int64_t);
+	const uint8_t *src = region_->base() + b.vocabMapOffset;
+	region_->invalidate(src, bytes);
+	std::memcpy(map.data(), src, bytes); // little-endian on media, like every field of the format
+	const uint64_t h = xxh3(map.data(), bytes);
+	if (actualHash)
+		*actualHash = h;
+	if (h != b.vocabMapHash)
+		return makeError(EP_E_CORRUPT, "model '" + m.name + "': the stored token map's checksum is " + fingerprintHex(h) +
+						       ", its record says " + fingerprintHex(b.vocabMapHash) +
+						       " (the map is damaged; re-import the model's tables)");
+	for (size_t i = 0; i < map.size(); i++)
+		if (map[i] < 0 || (uint64_t)map[i] >= b.compressedVocabSize)
+			return errorf(EP_E_CORRUPT,
+				      "model '%s': stored token map entry %zu is %lld, outside the compressed vocabulary "
+				      "[0, %llu)",
+				      m.name.c_str(), i, (long long)map[i], (unsigned long long)b.compressedVocabSize);
+	return map;
+}
+
+Result<std::vector<int64_t>> Pool::tokenMap(const std::string &model) const
+{
+	for (int attempt = 0;; attempt++) {
+		auto s = snapshot();
+		if (!s)
+			return s.status();
+		const ModelRecord *m = s->findModel(model);
+		if (!m) {
+			for (const CatalogProblem &p : s->problems)
+				if (p.kind == "model" && p.nameTrusted && p.name == model)
+					return makeError(EP_E_CORRUPT, "model '" + model + "' is quarantined: " + p.problem +
+									       " ('engrampool verify' names the damage)");
+			return makeError(-ENOENT, "no model named '" + model + "' in the pool");
+		}
+		if (!m->tokenMapStored()) {
+			if (m->body.vocabMapHash == 0)
+				return makeError(-ENOENT, "model '" + model + "' has no token map: its vocabulary is the "
+									      "tokenizer's (token ids are hashed as they are)");
+			return makeError(-ENOENT, "model '" + model + "' uses a token map the pool does not store (it was "
+								      "published by a format 1.0 build); " +
+							  tokenMapHint());
+		}
+		auto map = readStoredMap(*m, nullptr);
+		if (map)
+			return map;
+		// This reader holds no host slot: a model removed while its map was copied may
+		// have had its extent reclaimed and reused. A mismatch is real only if the
+		// generation it was read at is still the committed one.
+		auto g = committedGeneration();
+		if (!g)
+			return g.status();
+		if (*g == s->generation)
+			return map.status();
+		if (attempt >= 20)
+			return makeError(EP_E_RETRY, "model '" + model + "' kept changing while its token map was read; retry");
+	}
 }
 
 HostSlotRead Pool::readHostSlotSettled(uint32_t i, HostSlot &out) const

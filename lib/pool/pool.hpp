@@ -70,6 +70,10 @@ struct ModelRecord {
 	uint64_t generation = 0;
 	uint32_t slot = 0;
 	format::ModelBody body{};
+	// The pool holds the model's token map (format 1.1; validated in the snapshot).
+	bool tokenMapStored() const { return format::hasStoredMap(body); }
+	uint64_t tokenMapEntries() const { return body.vocabMapEntries; }
+	uint64_t tokenMapExtentBytes() const { return body.vocabMapExtentBytes; }
 };
 
 // A catalog slot (or a table) that failed a check. It is quarantined: left out of
@@ -89,7 +93,7 @@ struct Snapshot {
 	uint64_t generation = 0;
 	std::vector<TableInfo> tables;
 	std::vector<ModelRecord> models;
-	uint64_t usedBytes = 0;        // extents held, incl. removed tables not yet reclaimed
+	uint64_t usedBytes = 0;        // extents held (tables and token maps), incl. removed ones not yet reclaimed
 	uint32_t pendingReclaim = 0;   // removed tables whose space is not reusable yet
 	uint32_t freeSlots = 0;
 	std::vector<CatalogProblem> problems; // quarantined slots and tables
@@ -128,6 +132,7 @@ struct VerifyReport {
 	uint64_t actual = 0;
 	std::string problem;
 	std::string layout;            // tables: "packed" or "planar"
+	bool tokenMap = false;         // object "model": the check of its stored token map
 };
 
 struct ImportRequest {
@@ -184,8 +189,13 @@ public:
 	// Rows in output format outFormat (enum ep_row_format_out).
 	Status readRowsAs(const TableInfo &t, const uint64_t *rows, size_t n, int outFormat, void *dst,
 			  size_t dstBytes) const;
-	// Recompute data checksums (all tables, or one by name).
+	// Recompute data checksums (all tables and stored token maps, or one by name).
 	Result<std::vector<VerifyReport>> verify(const std::string &name = "") const;
+	// The token map (raw token id -> compressed id) the pool stores for a model, checked
+	// against the model record's vocabMapHash and compressed vocabulary. -ENOENT: no such
+	// model, or it stores no map (identity vocabulary, or published by a format 1.0
+	// build); EP_E_CORRUPT: the model is quarantined, or its stored map is damaged.
+	Result<std::vector<int64_t>> tokenMap(const std::string &model) const;
 
 	// Writer only.
 	Result<ImportResult> importTable(const ImportRequest &req, io::RowSource &src);
@@ -215,7 +225,10 @@ private:
 	void writerPersist(const void *p, size_t len);
 	format::PersistFn writerPersistFn();
 	void clearStableCorruptHostSlots();
-	Result<uint64_t> allocate(const Snapshot &s, uint64_t bytes) const;
+	// A free extent of `bytes`; `busy` are extents taken by this publish but not in the
+	// catalog yet.
+	Result<uint64_t> allocate(const Snapshot &s, uint64_t bytes,
+				  const std::vector<std::pair<uint64_t, uint64_t>> &busy = {}) const;
 	Result<uint32_t> freeSlot(const std::vector<uint32_t> &taken) const;
 	format::CatalogEntry *entry(uint32_t i) const;
 	format::CatalogEntry entryCopy(uint32_t i) const; // invalidated, then copied out
@@ -224,6 +237,9 @@ private:
 	// still being rewritten after that (its writer died mid-write) reads as Corrupt.
 	format::HostSlotRead readHostSlotSettled(uint32_t i, format::HostSlot &out) const;
 	Status readSnapshotOnce(Snapshot &out, bool &retry) const;
+	// Copy a model's stored token map out of the pool and check it (XXH3, id range);
+	// *actualHash receives the XXH3 of the bytes read. No retry (see tokenMap).
+	Result<std::vector<int64_t>> readStoredMap(const ModelRecord &m, uint64_t *actualHash) const;
 
 	std::unique_ptr<Region> region_;
 	format::Superblock sb_{};

@@ -160,10 +160,12 @@ Status Pool::commit(uint64_t newGen)
 	return Status::ok();
 }
 
-Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
+Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes,
+				const std::vector<std::pair<uint64_t, uint64_t>> &busy) const
 {
-	// Held extents: every non-free table entry (visible or awaiting reclaim).
-	std::vector<std::pair<uint64_t, uint64_t>> held;
+	// Held extents: every non-free table entry (visible or awaiting reclaim) and the
+	// stored token map of every non-free model entry.
+	std::vector<std::pair<uint64_t, uint64_t>> held(busy);
 	std::vector<uint64_t> openStarts; // damaged entries whose extent length is unreadable
 	for (uint32_t i = 0; i < kCatalogSlots; i++) {
 		CatalogEntry copy = entryCopy(i);
@@ -174,18 +176,29 @@ Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
 		EntryKind kind;
 		uint64_t gen;
 		bool stateOk = decodeStateWord(copy.stateWord, kind, gen);
-		if ((stateOk && kind != EntryKind::Table) || copy.kind != (uint32_t)EntryKind::Table)
-			continue;
-		if (validateTableBody(copy.table, sb_)) {
-			held.emplace_back(copy.table.dataOffset, copy.table.extentBytes);
-		} else if (!stateOk || copy.crc != entryCrc(copy)) {
+		const bool damaged = !stateOk || copy.crc != entryCrc(copy);
+		auto holdOpen = [&](uint64_t off) {
 			// A damaged entry may still be read by a host that built its view before
 			// the damage: never reuse its data. Where only the start is readable, hold
 			// from there to the next extent until 'verify --repair' unpublishes it.
-			uint64_t off = copy.table.dataOffset;
 			if (off >= sb_.dataOffset && off < sb_.dataOffset + sb_.dataBytes && off % kAlignUnit == 0)
 				openStarts.push_back(off);
+		};
+		if ((!stateOk || kind == EntryKind::Model) && copy.kind == (uint32_t)EntryKind::Model) {
+			if (!hasStoredMap(copy.model))
+				continue;
+			if (validateModelMap(copy.model, sb_))
+				held.emplace_back(copy.model.vocabMapOffset, copy.model.vocabMapExtentBytes);
+			else if (damaged)
+				holdOpen(copy.model.vocabMapOffset);
+			continue;
 		}
+		if ((stateOk && kind != EntryKind::Table) || copy.kind != (uint32_t)EntryKind::Table)
+			continue;
+		if (validateTableBody(copy.table, sb_))
+			held.emplace_back(copy.table.dataOffset, copy.table.extentBytes);
+		else if (damaged)
+			holdOpen(copy.table.dataOffset);
 	}
 	std::sort(held.begin(), held.end());
 	for (uint64_t start : openStarts) {
@@ -219,7 +232,8 @@ Result<uint64_t> Pool::allocate(const Snapshot &s, uint64_t bytes) const
 	std::string more = s.pendingReclaim ? " (" + std::to_string(s.pendingReclaim) +
 						       " removed tables wait for hosts to move on; 'engrampool gc' frees them)"
 					    : "";
-	return makeError(-ENOSPC, "the pool is full: the table needs " + formatBytes(bytes) + ", the largest free extent is " +
+	return makeError(-ENOSPC, "the pool is full: the " + std::string(busy.empty() ? "table" : "model's token map") +
+					  " needs " + formatBytes(bytes) + ", the largest free extent is " +
 					  formatBytes(largest) + " (" + formatBytes(freeTotal) + " free in total)" + more);
 }
 
@@ -237,7 +251,13 @@ Result<uint32_t> Pool::freeSlot(const std::vector<uint32_t> &taken) const
 
 namespace {
 
-void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp)
+// Bytes of the extent that stores a token map of `entries` ids (a kAlignUnit multiple).
+uint64_t mapExtentBytes(uint64_t entries)
+{
+	return (entries * sizeof(int64_t) + kAlignUnit - 1) / kAlignUnit * kAlignUnit;
+}
+
+void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp, uint64_t mapOffset)
 {
 	std::memset(&b, 0, sizeof(b));
 	setFixedString(b.name, sizeof(b.name), c.name);
@@ -262,6 +282,11 @@ void fillModelBody(ModelBody &b, const ModelConfig &c, uint64_t fp)
 	b.scaleDtype = (uint32_t)c.rowFormat.scaleDtype;
 	b.scaleBlock = c.rowFormat.scaleBlock;
 	b.rowAlign = c.rowFormat.rowAlign;
+	if (mapOffset) {
+		b.vocabMapOffset = mapOffset;
+		b.vocabMapExtentBytes = mapExtentBytes(c.vocabMap.size());
+		b.vocabMapEntries = c.vocabMap.size();
+	}
 }
 
 } // namespace
@@ -346,11 +371,21 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 		return tableSlot.status();
 	taken.push_back(*tableSlot);
 	std::optional<uint32_t> modelSlot;
+	uint64_t mapOffset = 0; // the new model record's token map (0: none to store)
 	if (!model) {
 		auto ms = freeSlot(taken);
 		if (!ms)
 			return ms.status();
 		modelSlot = *ms;
+		// The pool keeps the token map beside the tables that were hashed with it.
+		if (!cfg.vocabMap.empty()) {
+			if (cfg.vocabMap.size() != cfg.tokenizerVocabSize || cfg.vocabMapHash == 0)
+				return makeError(EP_E_MODEL, "model '" + cfg.name + "': its token map does not match the model");
+			auto mo = allocate(*snap, mapExtentBytes(cfg.vocabMap.size()), {{*off, extent}});
+			if (!mo)
+				return mo.status();
+			mapOffset = *mo;
+		}
 	}
 
 	// 1. Data into free space, then persist it.
@@ -370,6 +405,12 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	if (!checksum)
 		return checksum.status().context("import '" + name + "': ");
 	writerPersist(dst, 0);
+	if (mapOffset) {
+		// The map like table data: into free space and persisted before the entries.
+		uint8_t *mapDst = region_->base() + mapOffset;
+		std::memcpy(mapDst, cfg.vocabMap.data(), cfg.vocabMap.size() * sizeof(int64_t));
+		writerPersist(mapDst, cfg.vocabMap.size() * sizeof(int64_t));
+	}
 	auto g = committedGeneration();
 	if (!g)
 		return g.status();
@@ -382,7 +423,7 @@ Result<ImportResult> Pool::importTable(const ImportRequest &req, io::RowSource &
 	};
 	if (modelSlot) {
 		ModelBody mb;
-		fillModelBody(mb, cfg, fp);
+		fillModelBody(mb, cfg, fp, mapOffset);
 		publishEntry(*modelSlot, EntryKind::Model, &mb, sizeof(mb));
 	}
 	TableBody tb;

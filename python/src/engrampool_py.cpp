@@ -386,6 +386,34 @@ struct PyPool {
 		return t;
 	}
 
+	// The token map the pool stores for a model: int64 [tokenizer_vocab_size].
+	py::array_t<int64_t> tokenMap(const std::string &model) const
+	{
+		ep_pool *p = livePool(state);
+		for (int attempt = 0; attempt < 8; attempt++) {
+			size_t n = 0;
+			int rc;
+			{
+				py::gil_scoped_release nogil;
+				rc = ep_pool_model_token_map(p, model.c_str(), nullptr, 0, &n);
+			}
+			if (rc)
+				raiseLib(rc, "token map of model '" + model + "'");
+			py::array_t<int64_t> out((py::ssize_t)n);
+			int64_t *dst = out.mutable_data();
+			size_t got = 0;
+			{
+				py::gil_scoped_release nogil;
+				rc = ep_pool_model_token_map(p, model.c_str(), dst, n, &got);
+			}
+			if (rc)
+				raiseLib(rc, "token map of model '" + model + "'");
+			if (got == n)
+				return out;
+		}
+		raiseLib(EP_E_RETRY, "token map of model '" + model + "'", false);
+	}
+
 	py::dict stat() const
 	{
 		ep_pool *p = livePool(state);
@@ -1341,6 +1369,7 @@ PYBIND11_MODULE(_engrampool, m)
 		.def("tables", &PyPool::tables)
 		.def("table", &PyPool::table, py::arg("name"))
 		.def("stat", &PyPool::stat)
+		.def("token_map", &PyPool::tokenMap, py::arg("model"))
 		.def("hosts", &PyPool::hosts)
 		.def("close", &PyPool::close)
 		.def_property_readonly("closed", &PyPool::closed)

@@ -98,12 +98,20 @@ inline std::string checkPoolHolds(const std::string &uri, const Expected &e, boo
 			return "table '" + name + "': " + std::to_string(bad) + " sampled rows differ from seed " +
 			       std::to_string(want.second);
 	}
+	// Models' stored token maps hold an extent each and read back whole.
+	for (auto &m : s->models) {
+		if (!m.tokenMapStored())
+			continue;
+		extents += m.tokenMapExtentBytes();
+		if (auto map = p->tokenMap(m.name); !map)
+			return "token map of model '" + m.name + "': " + map.status().message();
+	}
 	auto v = p->verify();
 	if (!v)
 		return "verify: " + v.status().message();
 	for (auto &r : *v)
 		if (!r.ok)
-			return "verify: table '" + r.table + "': " + r.problem;
+			return "verify: " + std::string(r.tokenMap ? "model" : "table") + " '" + r.table + "': " + r.problem;
 	if (expectClean) {
 		if (s->pendingReclaim != 0)
 			return std::to_string(s->pendingReclaim) + " removed tables still hold space";

@@ -10,7 +10,7 @@ using namespace eptest;
 
 namespace {
 
-enum class Op { ImportSameModel, ImportNewModel, Replace, Remove, RemoveLast };
+enum class Op { ImportSameModel, ImportNewModel, ImportMappedModel, Replace, Remove, RemoveLast };
 
 struct OpCase {
 	const char *name;
@@ -27,6 +27,7 @@ protected:
 		j["name"] = "other";
 		j["dtype"] = "bf16";
 		other_ = makeModel(j);
+		mapped_ = mappedModel();
 		switch (GetParam().op) {
 		case Op::ImportSameModel:
 			before_ = {{{"base", {&tiny_, 11}}}, 1};
@@ -35,6 +36,10 @@ protected:
 		case Op::ImportNewModel:
 			before_ = {{{"base", {&tiny_, 11}}}, 1};
 			after_ = {{{"base", {&tiny_, 11}}, {"new", {&other_, 13}}}, 2};
+			break;
+		case Op::ImportMappedModel: // the model record stores its token map (its own extent)
+			before_ = {{{"base", {&tiny_, 11}}}, 1};
+			after_ = {{{"base", {&tiny_, 11}}, {"new", {&mapped_, 13}}}, 2};
 			break;
 		case Op::Replace:
 			before_ = {{{"base", {&tiny_, 11}}}, 1};
@@ -69,6 +74,7 @@ protected:
 		switch (GetParam().op) {
 		case Op::ImportSameModel: return importRandom(w, tiny_, 15, 12, "new", again).status();
 		case Op::ImportNewModel: return importRandom(w, other_, 15, 13, "new", again).status();
+		case Op::ImportMappedModel: return importRandom(w, mapped_, 15, 13, "new", again).status();
 		case Op::Replace: return importRandom(w, tiny_, 1, 14, "base", true).status();
 		case Op::Remove:
 		case Op::RemoveLast: return again ? Status::ok() : w.removeTable("base");
@@ -86,7 +92,7 @@ protected:
 		return s ? 0 : 3;
 	}
 
-	ModelConfig tiny_, other_;
+	ModelConfig tiny_, other_, mapped_;
 	Expected before_, after_;
 };
 
@@ -151,6 +157,7 @@ TEST_P(CrashPoints, KillAfterEveryPersist)
 
 INSTANTIATE_TEST_SUITE_P(Ops, CrashPoints,
 			 ::testing::Values(OpCase{"import", Op::ImportSameModel}, OpCase{"import_new_model", Op::ImportNewModel},
+					   OpCase{"import_mapped_model", Op::ImportMappedModel},
 					   OpCase{"replace", Op::Replace}, OpCase{"rm", Op::Remove},
 					   OpCase{"rm_last", Op::RemoveLast}),
 			 [](const ::testing::TestParamInfo<OpCase> &i) { return std::string(i.param.name); });

@@ -175,3 +175,39 @@ def test_open_close_cycles_do_not_leak(pool_setup):
     assert rss_bytes() - rss0 < 8 << 20
     gc.collect()  # views held by earlier tests' tracebacks (reference cycles)
     assert len(mapping_of(pool_setup.path)) == 0
+
+
+def test_token_map_stored_in_the_pool(tmp_path):
+    """The pool stores a mapped model's token map: Pool.token_map reads it back; an
+    identity model stores none (ENOENT)."""
+    import errno
+    import json
+    import uuid
+    from conftest import run_cli
+
+    path = "/dev/shm/ep-pytest-map-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    uri = "file:" + path
+    try:
+        run_cli("create", uri, "--size", "32M")
+        lookup = (np.arange(300, dtype=np.int64) * 7) % 200  # 300 ids -> 200 dense ids
+        np.save(str(tmp_path / "m.npy"), lookup)
+        mapped = dict(FP32_MODEL, name="pyt-mapped", vocab_map="m.npy")
+        del mapped["compressed_vocab_size"]
+        for cfg in (mapped, FP32_MODEL):
+            mpath = str(tmp_path / (cfg["name"] + ".json"))
+            with open(mpath, "w") as f:
+                json.dump(cfg, f)
+            run_cli("import", uri, "--model", mpath, "--layer", "2", "--random")
+        with engrampool.Pool(uri) as pool:
+            got = pool.token_map("pyt-mapped")
+            assert got.dtype == np.int64 and got.shape == (300,)
+            assert np.array_equal(got, lookup)
+            with pytest.raises(engrampool.Error) as e:
+                pool.token_map(FP32_MODEL["name"])
+            assert e.value.code == -errno.ENOENT and "no token map" in str(e.value)
+            with pytest.raises(engrampool.Error) as e:
+                pool.token_map("absent")
+            assert e.value.code == -errno.ENOENT
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)

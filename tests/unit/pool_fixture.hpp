@@ -64,6 +64,39 @@ inline ModelConfig makeModel(const nlohmann::json &j)
 
 inline ModelConfig tinyModel() { return makeModel(tinyModelJson()); }
 
+// A compressed token map for the tiny geometry: 1000 tokenizer ids -> 700 dense ids.
+inline const std::vector<int64_t> &mappedTokenMap()
+{
+	static const std::vector<int64_t> map = [] {
+		std::vector<int64_t> m(1000);
+		for (size_t i = 0; i < m.size(); i++)
+			m[i] = (int64_t)((i * 3) % 700);
+		return m;
+	}();
+	return map;
+}
+
+// The tiny geometry with that map ("vocab_map" names MAP.npy; the map itself is given
+// in memory, so no file is needed unless the JSON is written out beside one).
+inline nlohmann::json mappedModelJson(const std::string &name = "mapped", const std::string &mapFile = "mapped.npy")
+{
+	nlohmann::json j = tinyModelJson();
+	j["name"] = name;
+	j.erase("compressed_vocab_size");
+	j["vocab_map"] = mapFile;
+	return j;
+}
+
+inline ModelConfig mappedModel(const std::string &name = "mapped")
+{
+	engrampool::ModelParseOptions o;
+	o.vocabMap = &mappedTokenMap();
+	auto r = engrampool::parseModelJson(mappedModelJson(name).dump(), "", name, o);
+	if (!r)
+		throw std::runtime_error("fixture model does not parse: " + r.status().message());
+	return r.value();
+}
+
 // Rows of the table of layer `layer`.
 inline uint64_t layerRows(const ModelConfig &cfg, uint32_t layer)
 {

@@ -142,7 +142,7 @@ TEST_F(Cli, JsonDocumentsOfEveryCommand)
 		       "host_slots", "hosts_live", "lease_ms", "master", "master_epoch", "region", "topology", "cuda"},
 		   "stat");
 	EXPECT_EQ(j["uuid"], uuid);
-	EXPECT_EQ(j["format"], "1.0");
+	EXPECT_EQ(j["format"], "1.1");
 	EXPECT_EQ(j["tables"], 2);
 	EXPECT_EQ(j["used_bytes"], 8ull << 20);
 	EXPECT_EQ(j["free_bytes"], 22ull << 20);

@@ -115,7 +115,7 @@ TEST_F(Corruption, SuperblockOfAFutureMajorVersion)
 	pokeBytes(path(), 0, &sb, sizeof(sb));
 	EXPECT_EQ(openStatus(false).code(), EP_E_VERSION);
 	EXPECT_EQ(openStatus(true).code(), EP_E_VERSION);
-	expectCliReadersFail("2.0");
+	expectCliReadersFail("format 2.");
 }
 
 TEST_F(Corruption, GenerationWord)
