@@ -598,11 +598,11 @@ Status Pool::readRowsAs(const TableInfo &t, const uint64_t *rows, size_t n, int 
 			break;
 		}
 		case EP_OUT_BF16: {
-			dequantizeRow(t.format, v, sc, tmp.data());
-			for (uint32_t k = 0; k < t.format.valuesPerRow; k++) {
-				uint16_t b = floatToBf16(tmp[k]);
-				std::memcpy(out + i * outRow + 2 * (size_t)k, &b, 2);
-			}
+			// The caller's buffer may be unaligned for uint16_t: convert, then copy.
+			tmp.resize(t.format.valuesPerRow * 3 / 2 + 1);
+			uint16_t *b = reinterpret_cast<uint16_t *>(tmp.data() + t.format.valuesPerRow);
+			dequantizeRowBf16(t.format, v, sc, b, tmp.data());
+			std::memcpy(out + i * outRow, b, outRow);
 			break;
 		}
 		}
@@ -762,10 +762,49 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	return out;
 }
 
+namespace {
+
+// The fingerprint of the model a record describes (modelFingerprint of its fields). The
+// record is untrusted: counts are clamped, the arithmetic is unsigned.
+uint64_t recordFingerprint(const ModelBody &b)
+{
+	ModelConfig c;
+	c.maxNgramSize = b.maxNgramSize;
+	const uint32_t orders = b.maxNgramSize >= 2 ? std::min(b.maxNgramSize - 1, kMaxNgramOrders) : 0;
+	c.engramVocabSize.assign(b.engramVocabSize, b.engramVocabSize + orders);
+	c.nEmbedPerNgram = b.nEmbedPerNgram;
+	c.nHeadPerNgram = b.nHeadPerNgram;
+	c.layerIds.assign(b.layerIds, b.layerIds + std::min(b.layerCount, kMaxLayers));
+	c.padId = b.padId;
+	c.seed = b.seed;
+	c.tokenizerVocabSize = b.tokenizerVocabSize;
+	c.compressedVocabSize = b.compressedVocabSize;
+	c.vocabMapHash = b.vocabMapHash;
+	c.clipOutOfVocab = b.clipOutOfVocab != 0;
+	c.rowFormat.dtype = (Dtype)b.dtype;
+	c.rowFormat.valuesPerRow = b.valuesPerRow;
+	c.rowFormat.scaleDtype = (Dtype)b.scaleDtype;
+	c.rowFormat.scaleBlock = b.scaleBlock;
+	c.rowFormat.rowAlign = b.rowAlign;
+	return modelFingerprint(c);
+}
+
+} // namespace
+
 Result<std::vector<int64_t>> Pool::readStoredMap(const ModelRecord &m, uint64_t *actualHash) const
 {
 	// The snapshot validated the extent (validateModelMap): entries * 8 lies inside it.
 	const ModelBody &b = m.body;
+	if (actualHash)
+		*actualHash = 0;
+	// The map's checksum is one of the fields the model's fingerprint covers: a record
+	// whose fields do not add up to its fingerprint vouches for no map.
+	// (clipOutOfVocab is 0 or 1 in a record the writer made.)
+	if (uint64_t fp = recordFingerprint(b); fp != m.fingerprint || b.clipOutOfVocab > 1)
+		return makeError(EP_E_CORRUPT, "model '" + m.name + "': its record's fields (token map checksum " +
+						       fingerprintHex(b.vocabMapHash) + " included) give fingerprint " +
+						       fingerprintHex(fp) + ", the record says " + fingerprintHex(m.fingerprint) +
+						       " (the record is damaged)");
 	std::vector<int64_t> map(b.vocabMapEntries);
 	const uint64_t bytes = b.vocabMapEntries * sizeof(int64_t);
 	const uint8_t *src = region_->base() + b.vocabMapOffset;

@@ -215,7 +215,17 @@ TEST_F(StoredMap, AnIdOutsideTheCompressedVocabularyIsCorruptEvenWithAMatchingCh
 	CatalogEntry e = readEntry(path(), model_.slot);
 	e.model.vocabMapHash = xxh3(forged.data(), forged.size() * sizeof(int64_t));
 	writeEntryResealed(path(), model_.slot, e);
+	// The record's map checksum no longer adds up to its fingerprint.
 	auto map = openPool(sp_->uri(), false)->tokenMap("mapped");
+	ASSERT_FALSE(map);
+	EXPECT_EQ(map.code(), EP_E_CORRUPT);
+	EXPECT_NE(map.status().message().find("fingerprint"), std::string::npos) << map.status().message();
+	// Forge the fingerprint too: the id range still gives it away.
+	ModelConfig forgedCfg = cfg_;
+	forgedCfg.vocabMapHash = e.model.vocabMapHash;
+	e.model.fingerprint = modelFingerprint(forgedCfg);
+	writeEntryResealed(path(), model_.slot, e);
+	map = openPool(sp_->uri(), false)->tokenMap("mapped");
 	ASSERT_FALSE(map);
 	EXPECT_EQ(map.code(), EP_E_CORRUPT);
 	EXPECT_NE(map.status().message().find("entry 7 is 700"), std::string::npos) << map.status().message();
