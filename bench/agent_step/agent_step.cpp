@@ -28,7 +28,10 @@
 // Environment: EP_BENCH_TABLE_BYTES bytes per table (default 1 GiB; vocab sizes are scaled to
 // it, far larger than the LLC), EP_BENCH_CONFIGS (default "demo,27b,v4f"), EP_BENCH_LATENCIES
 // (default "0,250,750"), EP_BENCH_GATHER_THREADS (default 1), EP_BENCH_CACHE_ROWS (hot-row
-// tier, default 0 = off), EP_BENCH_SEED.
+// tier, default 0 = off), EP_BENCH_SEED, EP_BENCH_OUTPUT (rows the agent delivers: packed,
+// planes, f32 or bf16; default packed), EP_BENCH_LAYOUT (tables of scaled formats stored
+// packed or planar; default packed). The probe always gathers packed rows, so with another
+// output or layout vs_probe includes the cost of that choice.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -57,6 +60,39 @@
 using namespace engrampool;
 
 namespace {
+
+const char *envText(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+// EP_BENCH_OUTPUT: the agent's output format (ep_row_format_out); exits on an unknown name.
+int outputFormat()
+{
+	std::string v = envText("EP_BENCH_OUTPUT", "packed");
+	if (v == "packed")
+		return EP_OUT_PACKED;
+	if (v == "planes")
+		return EP_OUT_PLANES;
+	if (v == "f32")
+		return EP_OUT_F32;
+	if (v == "bf16")
+		return EP_OUT_BF16;
+	fprintf(stderr, "agent_step: EP_BENCH_OUTPUT=%s: use packed, planes, f32 or bf16\n", v.c_str());
+	exit(2);
+}
+
+format::TableLayout tableLayout()
+{
+	std::string v = envText("EP_BENCH_LAYOUT", "packed");
+	if (v == "packed")
+		return format::TableLayout::Packed;
+	if (v == "planar")
+		return format::TableLayout::Planar;
+	fprintf(stderr, "agent_step: EP_BENCH_LAYOUT=%s: use packed or planar\n", v.c_str());
+	exit(2);
+}
 
 uint64_t envBytes(const char *name, uint64_t def)
 {
@@ -203,6 +239,9 @@ bool prepare(const std::string &config, benchmark::State &state)
 		req.model = &b.model;
 		req.layerId = b.model.layerIds[l];
 		req.rows = rows[l];
+		// Planar needs a scale block: unscaled configurations stay packed.
+		if (b.model.rowFormat.scaleBytes() != 0)
+			req.layout = tableLayout();
 		auto r = (*w)->importTable(req, *src);
 		if (!r) {
 			state.SkipWithError(("import: " + r.status().message()).c_str());
@@ -244,6 +283,7 @@ HostAgent *agentFor(uint32_t latencyNs, benchmark::State &state)
 	c.slots = 3;
 	c.gatherThreads = (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1);
 	c.cacheRows = envBytes("EP_BENCH_CACHE_ROWS", 0);
+	c.outFormat = outputFormat();
 	c.registerHost = false;
 	auto a = HostAgent::create(c);
 	if (!a) {
@@ -418,6 +458,9 @@ int main(int argc, char **argv)
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))
 		return 1;
+	(void)outputFormat(), (void)tableLayout(); // refuse unknown names before any pool is built
+	benchmark::AddCustomContext("output", envText("EP_BENCH_OUTPUT", "packed"));
+	benchmark::AddCustomContext("layout", envText("EP_BENCH_LAYOUT", "packed"));
 	std::vector<uint32_t> lats;
 	for (auto &s : envList("EP_BENCH_LATENCIES", "0,250,750"))
 		lats.push_back((uint32_t)std::stoul(s));

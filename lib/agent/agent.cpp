@@ -1024,12 +1024,8 @@ void HostAgent::convertLayer(const uint32_t *index, size_t n, const uint8_t *cac
 		break;
 	case EP_OUT_BF16: {
 		float *tmp = floatScratch_.data();
-		for (size_t i = 0; i < n; i++) {
-			dequantizeRow(f, source(index[i]), tmp);
-			uint16_t *o = reinterpret_cast<uint16_t *>(dst + i * out);
-			for (uint32_t k = 0; k < f.valuesPerRow; k++)
-				o[k] = floatToBf16(tmp[k]);
-		}
+		for (size_t i = 0; i < n; i++)
+			dequantizeRowBf16(f, source(index[i]), reinterpret_cast<uint16_t *>(dst + i * out), tmp);
 		break;
 	}
 	case EP_OUT_VALUES:

@@ -35,6 +35,14 @@ float e8m0ToFloat(uint8_t e);
 void dequantizeRow(const RowFormat &f, const uint8_t *row, float *dst);
 // The same with the values and the scale block apart (a planar table's two planes).
 void dequantizeRow(const RowFormat &f, const uint8_t *values, const uint8_t *scales, float *dst);
+// The same as bf16 (floatToBf16 of each float32): `scratch` holds f.valuesPerRow floats
+// for formats without the vector path (see dequantizeIsVectorized).
+void dequantizeRowBf16(const RowFormat &f, const uint8_t *row, uint16_t *dst, float *scratch);
+void dequantizeRowBf16(const RowFormat &f, const uint8_t *values, const uint8_t *scales, uint16_t *dst,
+		       float *scratch);
+// True where this CPU dequantizes f with AVX-512 (fp8-e4m3 with e8m0 scales in blocks of
+// a multiple of 16): the same bits as the table path, 16 values per step.
+bool dequantizeIsVectorized(const RowFormat &f);
 // float32 -> bf16, rounding to nearest (ties to even); a NaN stays a quiet NaN. Inline:
 // the agent's bf16 output converts every value of every row.
 inline uint16_t floatToBf16(float v)

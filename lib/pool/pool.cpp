@@ -598,11 +598,11 @@ Status Pool::readRowsAs(const TableInfo &t, const uint64_t *rows, size_t n, int 
 			break;
 		}
 		case EP_OUT_BF16: {
-			dequantizeRow(t.format, v, sc, tmp.data());
-			for (uint32_t k = 0; k < t.format.valuesPerRow; k++) {
-				uint16_t b = floatToBf16(tmp[k]);
-				std::memcpy(out + i * outRow + 2 * (size_t)k, &b, 2);
-			}
+			// The caller's buffer may be unaligned for uint16_t: convert, then copy.
+			tmp.resize(t.format.valuesPerRow * 3 / 2 + 1);
+			uint16_t *b = reinterpret_cast<uint16_t *>(tmp.data() + t.format.valuesPerRow);
+			dequantizeRowBf16(t.format, v, sc, b, tmp.data());
+			std::memcpy(out + i * outRow, b, outRow);
 			break;
 		}
 		}

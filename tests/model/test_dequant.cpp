@@ -140,3 +140,43 @@ TEST(Dequant, EveryValueUnderEveryScaleEqualsLdexp)
 	}
 	EXPECT_EQ(checked, 256u * 256u);
 }
+
+// bf16 output: the vector path (AVX-512, where this CPU has it) and the scalar one both
+// equal floatToBf16 of the float32 result, for every value byte under every scale byte.
+TEST(Dequant, Bf16EqualsRoundedFloatForEveryValueAndScale)
+{
+	for (uint32_t block : {32u, 8u}) { // 32: the vector path where it exists; 8: never
+		RowFormat f;
+		f.dtype = Dtype::Fp8E4M3;
+		f.valuesPerRow = 256;
+		f.scaleDtype = Dtype::E8M0;
+		f.scaleBlock = block;
+		ASSERT_TRUE(f.validate().isOk());
+#if defined(__x86_64__)
+		EXPECT_EQ(dequantizeIsVectorized(f), block == 32 && __builtin_cpu_supports("avx512f"));
+#endif
+		const uint32_t nScales = 256 / block;
+		std::vector<uint8_t> vrow(256), scales(nScales);
+		std::vector<uint16_t> out(256);
+		std::vector<float> scratch(256);
+		for (int s0 = 0; s0 < 256; s0++) {
+			for (uint32_t b = 0; b < nScales; b++)
+				scales[b] = (uint8_t)((s0 + b * 37) % 256);
+			for (int rot = 0; rot < 4; rot++) {
+				for (int i = 0; i < 256; i++)
+					vrow[i] = (uint8_t)(i * 7 + rot * 61); // 7 and 256 coprime: every byte once
+				dequantizeRowBf16(f, vrow.data(), scales.data(), out.data(), scratch.data());
+				for (int i = 0; i < 256; i++) {
+					uint8_t sc = scales[i / block];
+					float x = sc == 255 ? std::nanf("") : std::ldexp(fp8e4m3ToFloat(vrow[i]), (int)sc - 127);
+					uint16_t want = floatToBf16(x);
+					if (std::isnan(x))
+						ASSERT_TRUE((out[i] & 0x7f80) == 0x7f80 && (out[i] & 0x7f) != 0)
+							<< "value " << (int)vrow[i] << " scale " << (int)sc;
+					else
+						ASSERT_EQ(want, out[i]) << "value " << (int)vrow[i] << " scale " << (int)sc;
+				}
+			}
+		}
+	}
+}
