@@ -104,7 +104,7 @@ void addVerifyCommand(CLI::App &root, Runner &runner)
 		"verify", "Validate the pool's structure (superblock, master records, catalog, host slots) and recompute "
 			  "table checksums; every problem is named. --repair fixes the structure without reformatting");
 	sub->add_option("URI", a->uri, "Pool URI")->required();
-	sub->add_option("--table", a->table, "Only this table");
+	sub->add_option("--table", a->table, "Only this table (or this model: its stored token map)");
 	sub->add_flag("--repair", a->repair,
 		      "As the writer, in one publish: restore catalog state words from intact entries, unpublish "
 		      "corrupted or inconsistent entries, clear unreadable slots, rewrite a corrupted master record "

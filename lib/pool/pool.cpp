@@ -736,9 +736,11 @@ Result<std::vector<VerifyReport>> Pool::verify(const std::string &name) const
 	}
 	// Stored token maps: their checksum against the model record.
 	for (const ModelRecord &m : s->models) {
-		if (!m.tokenMapStored() || (!name.empty() && m.name != name))
+		if (!name.empty() && m.name != name)
 			continue;
-		found = true;
+		found |= !name.empty(); // a model without a stored map has nothing to check
+		if (!m.tokenMapStored())
+			continue;
 		VerifyReport r;
 		r.object = "model";
 		r.tokenMap = true;

@@ -473,4 +473,12 @@ TEST(StoredMapCli, ModelFromPoolRoundTrip)
 	EXPECT_EQ(r.json()["token_maps"][0]["table"], "mapped");
 	EXPECT_EQ(r.json()["token_maps"][0]["ok"], true);
 	EXPECT_EQ(r.json()["token_maps"][0]["expected_xxh3"], fingerprintHex(orig->vocabMapHash));
+	// --table MODEL checks only that model's map; a model without one has nothing to check.
+	r = runCli("verify --json --table mapped " + sp.uri());
+	ASSERT_EQ(r.rc, 0) << r.err;
+	EXPECT_EQ(r.json()["token_maps"].size(), 1u);
+	EXPECT_EQ(r.json()["tables"].size(), 0u);
+	r = runCli("verify --json --table tiny " + sp.uri());
+	ASSERT_EQ(r.rc, 0) << r.err;
+	EXPECT_EQ(r.json()["token_maps"].size(), 0u);
 }
