@@ -148,9 +148,13 @@ __attribute__((target("avx512f"))) void dequantFp8Bf16Avx512(const RowFormat &f,
 	}
 }
 
-const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
+bool haveAvx512()
+{
+	static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
+	return yes;
+}
 #else
-const bool kHaveAvx512 = false;
+bool haveAvx512() { return false; }
 void dequantFp8Avx512(const RowFormat &, const uint8_t *, const uint8_t *, float *) {}
 void dequantFp8Bf16Avx512(const RowFormat &, const uint8_t *, const uint8_t *, uint16_t *) {}
 #endif
@@ -158,8 +162,8 @@ void dequantFp8Bf16Avx512(const RowFormat &, const uint8_t *, const uint8_t *, u
 // fp8-e4m3 values with e8m0 scales in blocks of a multiple of 16: the vector path applies.
 bool vectorFp8(const RowFormat &f)
 {
-	return kHaveAvx512 && f.dtype == Dtype::Fp8E4M3 && f.scaleDtype == Dtype::E8M0 && f.scalesPerRow() &&
-	       f.scaleBlock % 16 == 0;
+	return f.dtype == Dtype::Fp8E4M3 && f.scaleDtype == Dtype::E8M0 && f.scalesPerRow() &&
+	       f.scaleBlock % 16 == 0 && haveAvx512();
 }
 
 } // namespace
