@@ -5,7 +5,10 @@
 //   gather/<rowBytes>/threads:<t>/nt:<0|1>  random rows, a batch of ~EP_BENCH_BATCH_BYTES
 //       per run(). Counters: GBps, Mrows_s, and measured right after with the same thread
 //       count: memcpy_GBps (sequential memcpy of the same bytes, the bandwidth limit),
-//       naive_GBps (one memcpy per row, no prefetch), vs_memcpy and vs_naive (ratios).
+//       naive_GBps (one memcpy per row, no prefetch), probe_GBps (the limit probe,
+//       bench/common/probe_copy.hpp: memcpy per row with every line of the row 24 rows
+//       ahead prefetched, the rows split over the same number of plain threads), and the
+//       ratios vs_memcpy, vs_naive, vs_probe (issue 13's goal at 256-512 B: >= 0.8).
 //       With one thread also cpu_GBps / cpu_memcpy_GBps / cpu_vs_memcpy: the same in the
 //       thread's CPU time, which a loaded machine does not skew (time spent descheduled
 //       is not counted), the figure to compare with scripts/bench_gather_numpy.py.
@@ -28,6 +31,7 @@
 // works), EP_BENCH_HUGEPAGES=0 to back the table with 4 KiB pages (a /dev/shm pool is
 // 4 KiB-paged; devdax is 2 MiB), EP_BENCH_THREADS (max threads, default nproc).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +47,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "../common/probe_copy.hpp"
 #include "ep_config.h"
 #include "gather/gather.hpp"
 
@@ -216,6 +221,75 @@ double timedMemcpy(uint32_t threads, size_t batch, uint8_t *dst, double seconds,
 	return bytes / std::chrono::duration<double>(t1 - t0).count() / 1e9;
 }
 
+// The limit probe over the same kind of batches: the caller and threads-1 plain threads
+// each copy a contiguous share of the batch's rows with probeCopy. Workers spin between
+// batches (the batches follow back to back), so no wake-up is measured.
+class Probe {
+public:
+	explicit Probe(uint32_t threads) : threads_(std::max(1u, threads))
+	{
+		for (uint32_t i = 1; i < threads_; i++)
+			workers_.emplace_back([this, i] { loop(i); });
+	}
+	~Probe()
+	{
+		quit_.store(true, std::memory_order_release);
+		for (auto &w : workers_)
+			w.join();
+	}
+	void run(const Job &j)
+	{
+		job_ = j;
+		go_.fetch_add(1, std::memory_order_release);
+		part(0);
+		while (done_.load(std::memory_order_acquire) != threads_ - 1)
+			__builtin_ia32_pause();
+		done_.store(0, std::memory_order_relaxed);
+	}
+
+private:
+	void part(uint32_t k)
+	{
+		size_t lo = job_.count * k / threads_, hi = job_.count * (k + 1) / threads_;
+		bench::probeCopy(job_.table, job_.rows + lo, hi - lo, job_.rowStride, job_.rowBytes,
+				 job_.dst + lo * job_.dstStride);
+	}
+	void loop(uint32_t k)
+	{
+		uint64_t seen = 0;
+		while (!quit_.load(std::memory_order_acquire)) {
+			uint64_t g = go_.load(std::memory_order_acquire);
+			if (g == seen) {
+				__builtin_ia32_pause();
+				continue;
+			}
+			seen = g;
+			part(k);
+			done_.fetch_add(1, std::memory_order_acq_rel);
+		}
+	}
+	uint32_t threads_;
+	Job job_{};
+	std::vector<std::thread> workers_;
+	std::atomic<uint64_t> go_{0};
+	std::atomic<uint32_t> done_{0};
+	std::atomic<bool> quit_{false};
+};
+
+double timedProbe(uint32_t threads, Job job, Walker &w, double seconds)
+{
+	Probe probe(threads);
+	uint64_t bytes = 0;
+	auto t0 = Clock::now(), t1 = t0;
+	do {
+		job.rows = w.next(job.count);
+		probe.run(job);
+		bytes += job.count * job.rowBytes;
+		t1 = Clock::now();
+	} while (std::chrono::duration<double>(t1 - t0).count() < seconds);
+	return bytes / std::chrono::duration<double>(t1 - t0).count() / 1e9;
+}
+
 size_t batchRows(uint32_t rowBytes)
 {
 	return std::max<size_t>(64, envBytes("EP_BENCH_BATCH_BYTES", 4u << 20) / rowBytes);
@@ -255,6 +329,10 @@ void gatherBench(benchmark::State &state, uint32_t rowBytes, uint32_t threads, b
 	Walker w2{ rowIds(rowBytes) };
 	w2.pos = w.pos;   // rows not touched by the measurement just before
 	double naiveGbps = timedGather(*naive, job, w2, base);
+	naive.reset(); // its helper threads must not share the cores with the probe's
+	Walker w3{ rowIds(rowBytes) };
+	w3.pos = w2.pos;
+	double probeGbps = timedProbe(threads, job, w3, base);
 
 	state.counters["GBps"] = gbps;
 	state.counters["Mrows_s"] = gbps * 1e9 / rowBytes / 1e6;
@@ -262,6 +340,8 @@ void gatherBench(benchmark::State &state, uint32_t rowBytes, uint32_t threads, b
 	state.counters["naive_GBps"] = naiveGbps;
 	state.counters["vs_memcpy"] = gbps / memcpyGbps;
 	state.counters["vs_naive"] = gbps / naiveGbps;
+	state.counters["probe_GBps"] = probeGbps;
+	state.counters["vs_probe"] = gbps / probeGbps;
 	if (threads == 1) {
 		double cpuGbps = bytes / cpuSec / 1e9;
 		state.counters["cpu_GBps"] = cpuGbps;
