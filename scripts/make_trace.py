@@ -9,6 +9,8 @@ Writes one JSON line per sequence, {"tokens": [ids...]}. A sequence is one text 
 one paragraph-sized slice of it (--split, default: blank-line separated blocks, merged
 until --min-tokens). Encoding:
   * the Hugging Face `tokenizers` package, when installed: exact ids of that tokenizer;
+  * else node with the npm package `tokenizers` (the same Rust library; NODE_PATH=
+    DIR/node_modules), through scripts/hf_encode.js: exact ids too;
   * else, for a byte-level BPE tokenizer.json (GPT-2, Llama 3, DeepSeek, Qwen): its vocab
     and merges applied here (pre-tokenizer split regex taken from the file when it holds
     one, else GPT-2's), close to the exact ids (special/added tokens are not matched);
@@ -108,6 +110,29 @@ class ByteLevelBPE:
         return ids
 
 
+def node_encoder(tokenizer):
+    """An encoder backed by node + the npm `tokenizers` (scripts/hf_encode.js), or None."""
+    import shutil
+    import subprocess
+    if not shutil.which("node"):
+        return None
+    if subprocess.run(["node", "-e", "require('tokenizers')"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        return None
+    proc = subprocess.Popen(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_encode.js"),
+                             tokenizer], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            encoding="utf-8")
+
+    def encode(text):
+        proc.stdin.write(json.dumps(text) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            sys.exit("make_trace: scripts/hf_encode.js stopped (exit %s)" % proc.poll())
+        return json.loads(line)
+    return encode
+
+
 def make_encoder(a):
     if a.byte_level:
         return lambda text: list(text.encode("utf-8"))
@@ -120,6 +145,10 @@ def make_encoder(a):
         return lambda text: tok.encode(text, add_special_tokens=False).ids
     except ImportError:
         pass
+    node = node_encoder(a.tokenizer)
+    if node:
+        print("make_trace: encoding with the npm package tokenizers (node)", file=sys.stderr)
+        return node
     try:
         with open(a.tokenizer, encoding="utf-8") as f:
             doc = json.load(f)

@@ -23,3 +23,14 @@ for style in bytelevel spm; do
 		node "$here/token_map_hf.js" "$tmp/t.json" "$tmp/m.npy"
 	done
 done
+# A real model tokenizer when one is at hand (scripts/fetch_deepseek_tokenizer.sh puts
+# DeepSeek-V3's, the vocabulary DeepSeek-V4.1 extends, in ~/.cache/engrampool/deepseek):
+# the whole map must equal Hugging Face's, id for id.
+real=${EP_DEEPSEEK_TOKENIZER:-$HOME/.cache/engrampool/deepseek/tokenizer.json}
+if [ -f "$real" ]; then
+	"$cli" tokenmap "$real" --out "$tmp/real.npy" --force >/dev/null
+	printf 'DeepSeek tokenizer %s: ' "$real"
+	node "$here/token_map_hf.js" "$real" "$tmp/real.npy"
+else
+	echo "no DeepSeek tokenizer at $real (scripts/fetch_deepseek_tokenizer.sh): generated tokenizers only"
+fi
