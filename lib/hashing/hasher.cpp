@@ -127,8 +127,11 @@ Status EngramHasher::checkTokens(std::span<const int64_t> tokens, std::span<cons
 		return Status::ok();
 	const int64_t limit = static_cast<int64_t>(layout_.rawLimit());
 	int64_t mx = INT64_MIN;
-	for (int64_t v : tokens)
-		mx = std::max(mx, v);
+	if (kernel_ == Kernel::Avx512)
+		mx = detail::maxInt64Avx512(tokens.data(), tokens.size());
+	else
+		for (int64_t v : tokens)
+			mx = std::max(mx, v);
 	if (mx < limit)
 		return Status::ok();
 	for (size_t i = 0; i < tokens.size(); i++) {

@@ -90,6 +90,8 @@ struct LayerTables {
 
 bool cpuHasAvx2();
 bool cpuHasAvx512();
+// The largest of n int64 (INT64_MIN for none): the hasher's vocabulary check, 8 per step.
+int64_t maxInt64Avx512(const int64_t *v, size_t n);
 
 // One token, exact signed arithmetic (the reference's int64 floor modulo).
 inline void hashTokenScalar(const KernelLayer &L, const int64_t *ids, uint64_t *out, bool rowIds)

@@ -132,6 +132,22 @@ void runGeneric(const KernelLayer &L, const int64_t *ids, size_t stride, size_t 
 	}
 }
 
+} // namespace
+
+int64_t maxInt64Avx512(const int64_t *v, size_t n)
+{
+	__m512i m = _mm512_set1_epi64(INT64_MIN);
+	size_t i = 0;
+	for (; i + kLanes <= n; i += kLanes)
+		m = _mm512_max_epi64(m, _mm512_loadu_si512(v + i));
+	if (i < n)
+		m = _mm512_mask_max_epi64(m, static_cast<__mmask8>((1u << (n - i)) - 1), m,
+					  _mm512_maskz_loadu_epi64(static_cast<__mmask8>((1u << (n - i)) - 1), v + i));
+	return _mm512_reduce_max_epi64(m);
+}
+
+namespace {
+
 using RunFn = void (*)(const KernelLayer &, const int64_t *, size_t, size_t, uint64_t *);
 
 template <uint32_t kN, uint32_t kPerOrder>

@@ -125,6 +125,14 @@ void hashAvx512(const KernelLayer &L, const int64_t *ids, size_t stride, size_t 
 {
 	hashScalar(L, ids, stride, count, out, rowIds);
 }
+
+int64_t maxInt64Avx512(const int64_t *v, size_t n)
+{
+	int64_t m = INT64_MIN;
+	for (size_t i = 0; i < n; i++)
+		m = v[i] > m ? v[i] : m;
+	return m;
+}
 #endif
 
 } // namespace engrampool::hashing::detail

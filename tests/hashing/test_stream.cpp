@@ -148,6 +148,37 @@ TEST(HashStream, SequencesStartAndEndIndependently)
 	}
 }
 
+// The vocabulary check reads 8 ids per step where the CPU has AVX-512: one bad id at any
+// position of batches of any length (full vectors and every tail) must still be found,
+// with every kernel, and an id just under the limit must pass.
+TEST(HashStream, OutOfVocabularyIsFoundAtEveryPositionAndLength)
+{
+	ModelConfig cfg = makeConfig({ 5000, 7000 }, 3, 4, { 1, 15 }, 1000);
+	ModelLayout layout = mustLayout(cfg);
+	for (Kernel k : { Kernel::Scalar, Kernel::Avx2, Kernel::Avx512 }) {
+		auto hk = EngramHasher::create(layout, k);
+		if (!hk)
+			continue; // this CPU lacks the kernel: the other kernels still run the check
+		EngramHasher &h = hk.value();
+		for (size_t n = 1; n <= 27; n++) {
+			std::vector<int64_t> tok(n);
+			for (size_t i = 0; i < n; i++)
+				tok[i] = (int64_t)((i * 37) % 1000);
+			std::vector<uint64_t> out(h.outputSize(n));
+			ASSERT_TRUE(h.hashBatch(tok, {}, out).isOk()) << "n " << n;
+			tok[n - 1] = 999;
+			ASSERT_TRUE(h.hashBatch(tok, {}, out).isOk()) << "999 is the last id inside, n " << n;
+			for (size_t at = 0; at < n; at++) {
+				auto bad = tok;
+				bad[at] = 1000 + (int64_t)at;
+				Status s = h.hashBatch(bad, {}, out);
+				ASSERT_EQ(s.code(), EP_E_TOKEN) << kernelName(k) << " n " << n << " at " << at;
+				EXPECT_NE(s.message().find(std::to_string(1000 + at)), std::string::npos) << s.message();
+			}
+		}
+	}
+}
+
 TEST(HashStream, OutOfVocabularyIsAnErrorNamingIdAndLimit)
 {
 	ModelConfig cfg = makeConfig({ 5000, 7000 }, 3, 4, { 1, 15 }, 1000);
