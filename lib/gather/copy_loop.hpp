@@ -30,7 +30,8 @@ inline __attribute__((always_inline)) void prefetchRow(const uint8_t *src, uint3
 
 // Ops provides: template <uint32_t K, bool NT> static void copy(uint8_t *d, const uint8_t *s, uint32_t n)
 // (K = 0: n bytes; otherwise exactly K) and static void fence() for streaming stores.
-template <class Ops, uint32_t K, bool NT>
+// Idx: row i goes to dst + dstIndex[i] * dstStride (Job::dstIndex), else dst + i * dstStride.
+template <class Ops, uint32_t K, bool NT, bool Idx>
 void gatherLoop(const Job &job, size_t begin, size_t end, uint32_t dist)
 {
 	const uint8_t *table = job.table;
@@ -38,7 +39,8 @@ void gatherLoop(const Job &job, size_t begin, size_t end, uint32_t dist)
 	const size_t stride = job.rowStride;
 	const uint32_t bytes = K ? K : job.rowBytes;
 	const size_t dstStride = job.dstStride;
-	uint8_t *d = job.dst + begin * dstStride;
+	const uint32_t *dstIndex = job.dstIndex;
+	auto dst = [&](size_t i) { return job.dst + (Idx ? (size_t)dstIndex[i] : i) * dstStride; };
 
 	// Many rows in flight: the copy of row i waits on memory that was requested
 	// `dist` rows earlier, so up to `dist` misses overlap instead of serialising.
@@ -47,30 +49,30 @@ void gatherLoop(const Job &job, size_t begin, size_t end, uint32_t dist)
 		prefetchRow(table + rows[i] * stride, bytes);
 	size_t i = begin;
 	if (dist) {
-		for (; i + dist < end; i++, d += dstStride) {
+		for (; i + dist < end; i++) {
 			prefetchRow(table + rows[i + dist] * stride, bytes);
-			Ops::template copy<K, NT>(d, table + rows[i] * stride, bytes);
+			Ops::template copy<K, NT>(dst(i), table + rows[i] * stride, bytes);
 		}
 	}
-	for (; i < end; i++, d += dstStride)
-		Ops::template copy<K, NT>(d, table + rows[i] * stride, bytes);
+	for (; i < end; i++)
+		Ops::template copy<K, NT>(dst(i), table + rows[i] * stride, bytes);
 	if (NT)
 		Ops::fence();
 }
 
-template <class Ops, bool NT>
+template <class Ops, bool NT, bool Idx>
 void dispatchSize(const Job &job, size_t begin, size_t end, uint32_t dist)
 {
 	// Compile-time sizes for the row widths of real Engram tables (fp16 x 32/64/128/160,
 	// fp8 x 256, DeepSeek-V4's 264-byte packed rows); anything else takes the loop.
 	switch (job.rowBytes) {
-	case 64: return gatherLoop<Ops, 64, NT>(job, begin, end, dist);
-	case 128: return gatherLoop<Ops, 128, NT>(job, begin, end, dist);
-	case 256: return gatherLoop<Ops, 256, NT>(job, begin, end, dist);
-	case 264: return gatherLoop<Ops, 264, NT>(job, begin, end, dist);
-	case 320: return gatherLoop<Ops, 320, NT>(job, begin, end, dist);
-	case 512: return gatherLoop<Ops, 512, NT>(job, begin, end, dist);
-	default: return gatherLoop<Ops, 0, NT>(job, begin, end, dist);
+	case 64: return gatherLoop<Ops, 64, NT, Idx>(job, begin, end, dist);
+	case 128: return gatherLoop<Ops, 128, NT, Idx>(job, begin, end, dist);
+	case 256: return gatherLoop<Ops, 256, NT, Idx>(job, begin, end, dist);
+	case 264: return gatherLoop<Ops, 264, NT, Idx>(job, begin, end, dist);
+	case 320: return gatherLoop<Ops, 320, NT, Idx>(job, begin, end, dist);
+	case 512: return gatherLoop<Ops, 512, NT, Idx>(job, begin, end, dist);
+	default: return gatherLoop<Ops, 0, NT, Idx>(job, begin, end, dist);
 	}
 }
 
@@ -79,10 +81,12 @@ void gatherEntry(const Job &job, size_t begin, size_t end, bool nonTemporal, uin
 {
 	if (begin >= end || job.rowBytes == 0)
 		return;
-	if (nonTemporal)
-		dispatchSize<Ops, true>(job, begin, end, dist);
+	if (job.dstIndex)
+		nonTemporal ? dispatchSize<Ops, true, true>(job, begin, end, dist)
+			    : dispatchSize<Ops, false, true>(job, begin, end, dist);
 	else
-		dispatchSize<Ops, false>(job, begin, end, dist);
+		nonTemporal ? dispatchSize<Ops, true, false>(job, begin, end, dist)
+			    : dispatchSize<Ops, false, false>(job, begin, end, dist);
 }
 
 } // namespace

@@ -14,7 +14,8 @@
 //
 // Idle helpers spin on epoch_ for Options::spinNs, then sleep in FUTEX_WAIT; the
 // caller issues FUTEX_WAKE only when someone sleeps (`sleepers_`), so back-to-back
-// runs cost no syscall.
+// runs cost no syscall. warm() wakes sleeping helpers ahead of a run that is coming
+// (the agent calls it when a prefetch starts hashing) and keeps them spinning until it.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -176,6 +177,8 @@ public:
 	int run(const Job &job) override
 	{
 		fault_ = Fault{};
+		if (warmUntil_.load(std::memory_order_relaxed))
+			warmUntil_.store(0, std::memory_order_relaxed); // the run warm() announced is here
 		if (job.count == 0 || job.rowBytes == 0)
 			return 0;
 		const uint64_t t0 = opts_.cost.enabled() ? nowNs() : 0;
@@ -192,6 +195,18 @@ public:
 		if (t0)
 			applyCost(job, workers, t0, switchDone);
 		return rc;
+	}
+
+	void warm(uint64_t ns) override
+	{
+		if (helpers_.empty())
+			return;
+		warmUntil_.store(nowNs() + ns, std::memory_order_relaxed);
+		// A helper woken without a new run finds the last run's chunks all taken and
+		// goes back to waiting (now spinning until warmUntil_).
+		epoch_.fetch_add(1, std::memory_order_seq_cst);
+		if (sleepers_.load(std::memory_order_seq_cst))
+			futexWakeAll(&epoch_);
 	}
 
 	Fault fault() const override { return fault_; }
@@ -343,9 +358,13 @@ private:
 		const uint64_t spinUntil = nowNs() + opts_.spinNs;
 		uint32_t e;
 		for (uint32_t i = 0; (e = epoch_.load(std::memory_order_acquire)) == seen; i++) {
-			// Read the clock every 64 pauses only: it costs more than a pause.
-			if ((i & 63) == 63 && nowNs() >= spinUntil)
-				break;
+			// Read the clock every 64 pauses only: it costs more than a pause. A warm()
+			// extends the spin until its run starts (run() clears warmUntil_).
+			if ((i & 63) == 63) {
+				uint64_t now = nowNs();
+				if (now >= spinUntil && now >= warmUntil_.load(std::memory_order_relaxed))
+					break;
+			}
 			cpuRelax();
 		}
 		while (e == seen) {
@@ -374,6 +393,7 @@ private:
 	// Each hot word on its own line: helpers poll epoch_ while the caller bumps others.
 	alignas(64) std::atomic<uint32_t> epoch_{ 0 };
 	alignas(64) std::atomic<uint32_t> sleepers_{ 0 };
+	std::atomic<uint64_t> warmUntil_{ 0 }; // warm(): helpers spin until this time (ns)
 	alignas(64) std::atomic<uint32_t> busy_{ 0 };
 	std::atomic<bool> open_{ false };
 	std::atomic<bool> stop_{ false };

@@ -14,7 +14,9 @@
 
 namespace engrampool::gather {
 
-// One gather: dst + i * dstStride <- table + rows[i] * rowStride, rowBytes each.
+// One gather: dst + i * dstStride <- table + rows[i] * rowStride, rowBytes each; with a
+// dstIndex, row i goes to dst + dstIndex[i] * dstStride instead (a gather straight into
+// scattered output positions: no second copy through a staging buffer).
 struct Job {
 	const uint8_t *table = nullptr;   // row 0 of the table in the pool mapping
 	uint64_t tableRows = 0;           // rows[i] < tableRows is guaranteed by the caller
@@ -24,6 +26,7 @@ struct Job {
 	size_t count = 0;
 	uint8_t *dst = nullptr;
 	size_t dstStride = 0;             // bytes between rows in dst (>= rowBytes)
+	const uint32_t *dstIndex = nullptr; // optional: destination row of each rows[i]
 };
 
 // Copy kernels. Auto picks the widest the CPU runs (EP_GATHER_ISA=naive|scalar|avx2|avx512
@@ -87,6 +90,11 @@ public:
 	virtual int run(const Job &job) = 0;
 	virtual Fault fault() const = 0;
 	virtual const Options &options() const = 0;
+	// A run is expected within `ns`: wake the helpers that sleep and keep them spinning
+	// until then (or until a run), so that they start with the caller instead of one
+	// futex wake-up later (tens to hundreds of microseconds on a VM). Never blocks; call
+	// it from the thread that calls run().
+	virtual void warm(uint64_t ns) = 0;
 };
 
 // Single-threaded primitive (used by the engine, benchmarks and tests), best kernel.

@@ -35,7 +35,8 @@ void gatherScalar(const Job &job, size_t begin, size_t end, bool, uint32_t prefe
 void gatherNaive(const Job &job, size_t begin, size_t end, bool, uint32_t)
 {
 	for (size_t i = begin; i < end; i++)
-		std::memcpy(job.dst + i * job.dstStride, job.table + job.rows[i] * job.rowStride, job.rowBytes);
+		std::memcpy(job.dst + (job.dstIndex ? (size_t)job.dstIndex[i] : i) * job.dstStride,
+			    job.table + job.rows[i] * job.rowStride, job.rowBytes);
 }
 
 } // namespace engrampool::gather::detail

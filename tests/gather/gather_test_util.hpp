@@ -37,11 +37,13 @@ inline std::vector<uint64_t> randomRows(size_t count, uint64_t tableRows, uint64
 	return r;
 }
 
-// The definition: dst + i * dstStride <- table + rows[i] * rowStride, rowBytes each.
+// The definition: dst + i * dstStride <- table + rows[i] * rowStride, rowBytes each
+// (dst + dstIndex[i] * dstStride with a dstIndex).
 inline void referenceGather(const engrampool::gather::Job &j)
 {
 	for (size_t i = 0; i < j.count; i++)
-		std::memcpy(j.dst + i * j.dstStride, j.table + j.rows[i] * j.rowStride, j.rowBytes);
+		std::memcpy(j.dst + (j.dstIndex ? (size_t)j.dstIndex[i] : i) * j.dstStride, j.table + j.rows[i] * j.rowStride,
+			    j.rowBytes);
 }
 
 } // namespace eptest

@@ -116,6 +116,43 @@ TEST(GatherEngine, BackToBackRuns)
 	}
 }
 
+// warm() wakes sleeping helpers ahead of a run; runs after it (soon, late, or with a
+// destination index) are still exact, and a warm() never followed by a run lets the
+// helpers go back to sleep (the engine still stops).
+TEST(GatherEngine, WarmBeforeRuns)
+{
+	std::vector<uint8_t> table = eptest::patternTable(4 << 20, 9);
+	const uint32_t rowBytes = 160;
+	const uint64_t tableRows = table.size() / rowBytes;
+	for (uint32_t threads : { 1u, 2u, 3u }) {
+		Options o;
+		o.threads = threads;
+		o.parallelThreshold = 0;
+		o.spinNs = 0;
+		auto e = makeEngine(o);
+		ASSERT_TRUE(e);
+		for (int run = 0; run < 60; run++) {
+			size_t count = 1 + (run * 53) % 900;
+			auto rows = eptest::randomRows(count, tableRows, run + 77 * threads);
+			std::vector<uint32_t> dst(count);
+			for (size_t i = 0; i < count; i++)
+				dst[i] = (uint32_t)(count - 1 - i);
+			std::vector<uint8_t> out(count * rowBytes), ref(count * rowBytes);
+			Job j{ table.data(), tableRows, rowBytes, rowBytes, rows.data(), count, ref.data(), rowBytes };
+			if (run % 2)
+				j.dstIndex = dst.data();
+			eptest::referenceGather(j);
+			j.dst = out.data();
+			e->warm(run % 3 == 0 ? 100000 : 2000000);
+			if (run % 10 == 9)
+				std::this_thread::sleep_for(std::chrono::milliseconds(1));
+			ASSERT_EQ(0, e->run(j));
+			ASSERT_EQ(ref, out) << "run " << run << " threads " << threads;
+		}
+		e->warm(1000000); // no run follows
+	}
+}
+
 TEST(GatherEngine, EveryKernelThroughTheEngine)
 {
 	std::vector<uint8_t> table = eptest::patternTable(2 << 20, 9);
