@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // agent.cpp - HostAgent: tickets, sequences, the pipeline thread and the heartbeat.
 #include "agent/agent.hpp"
+#include "pool/model_record.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -21,7 +22,6 @@
 namespace engrampool {
 
 namespace {
-
 
 enum TicketState : uint32_t { kFree = 0, kQueued = 1, kDone = 2 };
 
@@ -63,6 +63,8 @@ struct HostAgent::Ticket {
 	std::vector<uint64_t> seqOffsets;
 	std::vector<uint64_t> rowIds;     // [layer][token][column]
 	std::vector<uint64_t> missRows;   // rows to gather for the layer in flight
+	std::vector<uint32_t> missPos;    // in place: output row of each miss (its first use)
+	std::vector<uint32_t> dupPos;     // in place: output rows that repeat an earlier row
 };
 
 // Live sequences: seqId -> streaming state, fixed capacity, no allocation per step.
@@ -155,48 +157,49 @@ struct HostAgent::SeqTable {
 	}
 };
 
-// Dedup map of one layer: row id -> index value, cleared by bumping a stamp.
-namespace {
-struct DedupMap {
-	std::vector<uint64_t> keys;
-	std::vector<uint32_t> vals;
-	std::vector<uint32_t> stamps;
+// Dedup map of one layer: row id -> index value, cleared by bumping a stamp. One entry
+// (key, value, stamp) per 16 bytes, so a probe touches one cache line, and each layer
+// uses only the first pow2(2n) entries: a decode step of a few thousand rows works in a
+// table that stays in L2 instead of probing the whole capacity (16 MiB at 16 k tokens x
+// 16 columns) at random, a cache and TLB miss per row after the thread slept.
+struct HostAgent::DedupMap {
+	struct Entry {
+		uint64_t key;
+		uint32_t val;
+		uint32_t stamp;
+	};
+	std::vector<Entry> entries;
 	uint32_t stamp = 0;
 	size_t mask = 0;
-	void init(size_t n)
-	{
-		size_t m = pow2AtLeast(n * 2 + 1);
-		keys.assign(m, 0);
-		vals.assign(m, 0);
-		stamps.assign(m, 0);
-		mask = m - 1;
-	}
-	void reset()
+	void init(size_t n) { entries.assign(pow2AtLeast(n * 2 + 1), Entry{0, 0, 0}); }
+	// Start a layer of n row ids.
+	void reset(size_t n)
 	{
 		if (++stamp == 0) {
-			std::fill(stamps.begin(), stamps.end(), 0);
+			for (Entry &e : entries)
+				e.stamp = 0;
 			stamp = 1;
 		}
+		mask = std::min(entries.size(), pow2AtLeast(n * 2 + 1)) - 1;
 	}
+	void prefetch(uint64_t key) const { __builtin_prefetch(&entries[mixBits(key) & mask], 1); }
 	// Returns a pointer to the value and whether the key was new.
 	uint32_t *lookup(uint64_t key, bool &isNew)
 	{
 		size_t i = mixBits(key) & mask;
-		while (stamps[i] == stamp) {
-			if (keys[i] == key) {
+		while (entries[i].stamp == stamp) {
+			if (entries[i].key == key) {
 				isNew = false;
-				return &vals[i];
+				return &entries[i].val;
 			}
 			i = (i + 1) & mask;
 		}
-		stamps[i] = stamp;
-		keys[i] = key;
+		entries[i].stamp = stamp;
+		entries[i].key = key;
 		isNew = true;
-		return &vals[i];
+		return &entries[i].val;
 	}
 };
-thread_local DedupMap tDedup;
-} // namespace
 
 Result<std::unique_ptr<HostAgent>> HostAgent::create(const AgentConfig &cfg)
 {
@@ -213,6 +216,15 @@ Status HostAgent::init(const AgentConfig &cfg)
 		return makeError(-EINVAL, "agent: max_batch_tokens, max_sequences and slots must be positive");
 	if (cfg.model) {
 		model_ = *cfg.model;
+	} else if (cfg.modelPath.rfind(kPoolModelPrefix, 0) == 0) {
+		// "pool:NAME": the model record and token map the pool itself stores.
+		auto p = Pool::open(cfg.poolUri, OpenOptions{});
+		if (!p)
+			return p.status();
+		auto m = poolModelConfig(**p, cfg.modelPath.substr(std::strlen(kPoolModelPrefix)));
+		if (!m)
+			return std::move(m.status()).context("agent: model '" + cfg.modelPath + "': ");
+		model_ = std::move(m.value());
 	} else {
 		auto m = loadModelFile(cfg.modelPath);
 		if (!m)
@@ -345,6 +357,8 @@ Status HostAgent::init(const AgentConfig &cfg)
 		t->seqOffsets.resize(seqs_->scratch.size() + 1);
 		t->rowIds.resize(layerCount_ * maxRows);
 		t->missRows.resize(maxRows);
+		t->missPos.resize(maxRows);
+		t->dupPos.resize(maxRows);
 		tickets_.push_back(std::move(t));
 	}
 	queue_ = std::vector<std::atomic<uint64_t>>(pow2AtLeast(cfg.slots + 1));
@@ -369,10 +383,16 @@ Status HostAgent::init(const AgentConfig &cfg)
 			}
 		});
 	}
+	// Cold-start work happens here, not in the first step: the pipeline's dedup map is
+	// built (and its pages touched) now, and create returns once the pipeline thread runs.
+	dedup_ = std::make_unique<DedupMap>();
+	dedup_->init(maxRows);
 	pipeline_ = std::thread([this] {
 		pthread_setname_np(pthread_self(), "ep-pipeline");
 		pipelineLoop();
 	});
+	while (!pipelineReady_.load(std::memory_order_acquire))
+		pipelineReady_.wait(0, std::memory_order_acquire);
 	refresher_ = std::thread([this] {
 		pthread_setname_np(pthread_self(), "ep-refresh");
 		refreshLoop();
@@ -709,6 +729,14 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 	Ticket &t = *tickets_[id % tickets_.size()];
 	if (t.state.load(std::memory_order_acquire) != kFree)
 		return -EBUSY;
+	if (pipelineParked_.load(std::memory_order_relaxed)) {
+		// Heads-up: the pipeline thread (and through it the gather helpers) wakes while we
+		// hash; the push below then finds it spinning. A prefetch that fails after this
+		// costs one idle spin.
+		headsUp_.store(1, std::memory_order_seq_cst);
+		queueSignal_.fetch_add(1, std::memory_order_seq_cst);
+		queueSignal_.notify_one();
+	}
 
 	SeqTable &st = *seqs_;
 	if (++st.stamp == 0) {
@@ -788,9 +816,10 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 
 	uint64_t tail = queueTail_.load(std::memory_order_relaxed);
 	queue_[tail & (queue_.size() - 1)].store(id, std::memory_order_relaxed);
-	queueTail_.store(tail + 1, std::memory_order_release);
-	queueSignal_.fetch_add(1, std::memory_order_release);
-	queueSignal_.notify_one();
+	queueTail_.store(tail + 1, std::memory_order_seq_cst);
+	queueSignal_.fetch_add(1, std::memory_order_seq_cst);
+	if (pipelineParked_.load(std::memory_order_seq_cst))
+		queueSignal_.notify_one();
 
 	metrics_->tickets.fetch_add(1, std::memory_order_relaxed);
 	metrics_->tokens.fetch_add(total, std::memory_order_relaxed);
@@ -798,21 +827,49 @@ int HostAgent::prefetch(const BatchEntry *entries, size_t n, uint64_t *ticketOut
 	return 0;
 }
 
+// How long the pipeline thread spins for work before it sleeps: briefly after a ticket
+// (the next one usually comes a step later, far beyond a spin), up to
+// kHeadsUpSpinNs after a prefetch's heads-up (its ticket follows the hashing).
+constexpr uint64_t kIdleSpinNs = 50000;
+constexpr uint64_t kHeadsUpSpinNs = 2000000;
+
 void HostAgent::pipelineLoop()
 {
-	tDedup.init((size_t)cfg_.maxBatchTokens * columns_);
+	pipelineReady_.store(1, std::memory_order_release);
+	pipelineReady_.notify_all();
+	uint64_t spinFrom = nowMonotonicNs();
 	while (!stop_.load(std::memory_order_acquire)) {
 		uint64_t head = queueHead_.load(std::memory_order_relaxed);
 		if (head == queueTail_.load(std::memory_order_acquire)) {
-			uint32_t sig = queueSignal_.load(std::memory_order_acquire);
-			// Spin briefly: the next step usually follows within microseconds.
+			// Spin first (by the clock, read every 64 pauses), then sleep.
+			const uint64_t spinNs = headsUp_.exchange(0, std::memory_order_acquire) ? kHeadsUpSpinNs : kIdleSpinNs;
 			bool got = false;
-			for (int i = 0; i < 2000 && !got; i++) {
+			for (uint32_t i = 0; !got && !stop_.load(std::memory_order_relaxed); i++) {
 				_mm_pause();
 				got = head != queueTail_.load(std::memory_order_acquire);
+				if ((i & 63) == 63 && nowMonotonicNs() - spinFrom > spinNs)
+					break;
+				if ((i & 63) == 63 && headsUp_.load(std::memory_order_relaxed))
+					break; // a heads-up while spinning: restart with its longer spin
 			}
-			if (!got && head == queueTail_.load(std::memory_order_acquire) && !stop_.load())
-				queueSignal_.wait(sig, std::memory_order_acquire);
+			if (got || stop_.load(std::memory_order_relaxed))
+				continue;
+			if (headsUp_.load(std::memory_order_relaxed)) {
+				spinFrom = nowMonotonicNs();
+				continue;
+			}
+			// Park: a producer that pushes after our tail check sees parked = 1 (both
+			// seq_cst) and wakes us; one that pushed before is seen by the check.
+			pipelineParked_.store(1, std::memory_order_seq_cst);
+			uint32_t sig = queueSignal_.load(std::memory_order_seq_cst);
+			if (head == queueTail_.load(std::memory_order_seq_cst) && !headsUp_.load(std::memory_order_seq_cst) &&
+			    !stop_.load()) {
+				queueSignal_.wait(sig, std::memory_order_seq_cst);
+			}
+			pipelineParked_.store(0, std::memory_order_relaxed);
+			spinFrom = nowMonotonicNs();
+			if (headsUp_.load(std::memory_order_relaxed))
+				gather_->warm(kHeadsUpSpinNs); // helpers wake while the caller hashes
 			continue;
 		}
 		uint64_t id = queue_[head & (queue_.size() - 1)].load(std::memory_order_relaxed);
@@ -827,6 +884,7 @@ void HostAgent::pipelineLoop()
 		t.state.store(kDone, std::memory_order_release);
 		t.layersDone.store((uint32_t)layerCount_, std::memory_order_release);
 		t.layersDone.notify_all();
+		spinFrom = nowMonotonicNs();
 	}
 }
 
@@ -869,23 +927,31 @@ int HostAgent::processTicketOnce(Ticket &t)
 		cacheGeneration_ = view.generation;
 	}
 	const size_t n = (size_t)t.tokens * columns_;
-	DedupMap &dm = tDedup;
+	DedupMap &dm = *dedup_;
 	for (uint32_t l = 0; l < layerCount_; l++) {
 		const View::Layer &vl = view.layers[l];
 		const device::LayerBuffers &buf = device_->buffers(t.slot, l);
 		const uint64_t *ids = t.rowIds.data() + (size_t)l * n;
 		uint32_t *index = buf.stagingIndex;
 		uint32_t *admit = buf.stagingAdmit;
-		size_t misses = 0, admits = 0, unique = 0;
-		dm.reset();
+		size_t misses = 0, admits = 0, unique = 0, dups = 0;
+		uint32_t *const missPos = t.missPos.data();
+		uint32_t *const dupPos = t.dupPos.data();
+		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
+		dm.reset(n);
+		for (size_t i = 0; i < kDedupAhead && i < n; i++)
+			dm.prefetch(ids[i]);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t r = ids[i];
+			if (i + kDedupAhead < n)
+				dm.prefetch(ids[i + kDedupAhead]);
 			if (r >= vl.rows)
 				return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
 			bool isNew;
 			uint32_t *v = dm.lookup(r, isNew);
 			if (!isNew) {
 				index[i] = *v;
+				dupPos[dups++] = (uint32_t)i;
 				continue;
 			}
 			unique++;
@@ -895,6 +961,7 @@ int HostAgent::processTicketOnce(Ticket &t)
 			} else {
 				*v = (uint32_t)misses;
 				t.missRows[misses] = r;
+				missPos[misses] = (uint32_t)i;
 				int64_t fill = c >= 0 ? c : (cache_ ? cache_->admit(l, r) : -1);
 				if (fill >= 0) {
 					admit[2 * admits] = (uint32_t)misses;
@@ -913,14 +980,17 @@ int HostAgent::processTicketOnce(Ticket &t)
 		job.rows = t.missRows.data();
 		job.count = misses;
 		// Packed output: straight into the staging slot; other formats: packed into the
-		// pipeline's scratch first, converted below. On the host device, when every row of
-		// the layer is distinct and nothing comes from or goes to the hot-row tier (the
-		// usual decode step), the index is the identity: rows are gathered straight into
-		// the output, and the scatter copy is skipped.
-		const bool direct = !convert_ && !cache_ && misses == n && device_->kind() == device::Kind::Host;
-		uint8_t *const packedDst = convert_ ? packedScratch_.data() : direct ? buf.output : buf.stagingRows;
+		// pipeline's scratch first, converted below. On the host device, when nothing comes
+		// from or goes to the hot-row tier (no tier, packed output), rows are gathered in
+		// place: each distinct row straight into the output row of its first use (the
+		// identity when all are distinct, the usual decode step), and the repeats are
+		// copied from there; no staging copy, no scatter pass.
+		const bool inPlace = !convert_ && !cache_ && device_->kind() == device::Kind::Host;
+		uint8_t *const packedDst = convert_ ? packedScratch_.data() : inPlace ? buf.output : buf.stagingRows;
 		job.dst = packedDst;
 		job.dstStride = rowStride_;
+		if (inPlace && misses != n)
+			job.dstIndex = missPos;
 		if (validate)
 			callReadHook(testhooks::ReadStage::BeforeRead, l);
 		int grc = gather_->run(job);
@@ -981,9 +1051,17 @@ int HostAgent::processTicketOnce(Ticket &t)
 				setError("device: " + device_->lastError());
 				return rc;
 			}
-		} else if (int rc = direct ? device_->submitLayer(t.slot, l, 0, 0, 0, rowStride_)
-					   : device_->submitLayer(t.slot, l, misses, n, admits, rowStride_);
-			   rc != 0) {
+		} else if (inPlace) {
+			for (size_t k = 0; k < dups; k++) {
+				const size_t i = dupPos[k];
+				std::memcpy(buf.output + i * rowStride_, buf.output + (size_t)missPos[index[i]] * rowStride_,
+					    rowStride_);
+			}
+			if (int rc = device_->submitLayer(t.slot, l, 0, 0, 0, rowStride_); rc != 0) {
+				setError("device: " + device_->lastError());
+				return rc;
+			}
+		} else if (int rc = device_->submitLayer(t.slot, l, misses, n, admits, rowStride_); rc != 0) {
 			setError("device: " + device_->lastError());
 			return rc;
 		}
@@ -1098,6 +1176,21 @@ int HostAgent::wait(uint64_t ticket, int layerIndex)
 				return rc;
 	}
 	return 0;
+}
+
+int HostAgent::poll(uint64_t ticket, int layerIndex) const
+{
+	Ticket *t = findTicket(ticket);
+	if (!t)
+		return -ENOENT;
+	if (layerIndex >= (int)layerCount_)
+		return -EINVAL;
+	uint32_t need = layerIndex < 0 ? (uint32_t)layerCount_ : (uint32_t)layerIndex + 1;
+	if (t->layersDone.load(std::memory_order_acquire) < need)
+		return 0;
+	if (int e = t->error.load(std::memory_order_acquire); e != 0)
+		return e;
+	return 1;
 }
 
 int HostAgent::output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) const

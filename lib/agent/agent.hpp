@@ -115,6 +115,11 @@ public:
 	// Block until layer `layerIndex` (index in layer_ids order, -1 = all) of the ticket
 	// is in device memory. Returns the ticket's error if its gather failed.
 	int wait(uint64_t ticket, int layerIndex = -1);
+	// Non-blocking: 1 when wait(ticket, layerIndex) would not wait for the pipeline (the
+	// layer is gathered and, on the host device, in place; a cuda copy may still be in
+	// flight: wait() or the layer event covers it), 0 when not yet, else an error as
+	// wait() returns it.
+	int poll(uint64_t ticket, int layerIndex = -1) const;
 	int output(uint64_t ticket, uint32_t layerIndex, LayerOutput *out) const;
 	// cudaEvent_t completing the layer (for cudaStreamWaitEvent), nullptr on host.
 	void *layerEvent(uint64_t ticket, uint32_t layerIndex) const;
@@ -142,6 +147,7 @@ private:
 	struct View;
 	struct Ticket;
 	struct SeqTable;
+	struct DedupMap;
 
 	HostAgent() = default;
 	Status init(const AgentConfig &cfg);
@@ -169,6 +175,7 @@ private:
 	std::unique_ptr<cache::HotRowCache> cache_;
 	std::unique_ptr<HostRegistration> reg_;
 	std::unique_ptr<SeqTable> seqs_;
+	std::unique_ptr<DedupMap> dedup_;           // pipeline thread's (built at create)
 	std::unique_ptr<AgentMetrics> metrics_;
 	size_t layerCount_ = 0;
 	uint32_t columns_ = 0;
@@ -206,9 +213,15 @@ private:
 	std::atomic<uint64_t> nextTicket_{1};
 
 	// Pipeline queue: single producer (prefetch), single consumer (pipeline thread).
+	// A prefetch that finds the pipeline thread asleep (parked) wakes it as it starts
+	// hashing (a heads-up), so the wake-up and the gather helpers' wake-up overlap the
+	// hashing instead of following it; the queue push then needs no second wake.
 	std::vector<std::atomic<uint64_t>> queue_;
 	std::atomic<uint64_t> queueHead_{0}, queueTail_{0};
 	std::atomic<uint32_t> queueSignal_{0};
+	std::atomic<uint32_t> pipelineParked_{0};   // 1 while the pipeline thread sleeps on queueSignal_
+	std::atomic<uint32_t> headsUp_{0};          // a prefetch has started: spin for its ticket
+	std::atomic<uint32_t> pipelineReady_{0};    // the pipeline thread is up (create waits for it)
 	std::atomic<bool> stop_{false};
 	std::thread pipeline_;
 

@@ -324,3 +324,71 @@ TEST(AgentRows, OneThreadPrefetchesAnotherWaitsAndReleases)
 	EXPECT_EQ((uint64_t)kSteps, j["tickets"].get<uint64_t>());
 	EXPECT_EQ((uint64_t)kSteps, j["ticket_latency_us"]["count"].get<uint64_t>());
 }
+
+TEST(AgentRows, RepeatedRowsOfAStepAreGatheredOnceAndCopied)
+{
+	// Host device, no hot tier: distinct rows are gathered straight into the output row of
+	// their first use and repeats copied from there. Two sequences with the same tokens
+	// repeat every row; Zipf mixes repeat some.
+	for (auto &c : dtypeCases()) {
+		SCOPED_TRACE(c.name);
+		ModelConfig m = makeModel(c.model);
+		AgentPool p(m, 17);
+		for (uint32_t threads : {1u, 2u}) {
+			AgentConfig cfg = agentConfig(p, 512);
+			cfg.gatherThreads = threads;
+			auto a = makeAgent(cfg);
+			Expect e(m);
+			std::vector<int64_t> toks(100);
+			for (size_t i = 0; i < toks.size(); i++)
+				toks[i] = (int64_t)((i * 7919) % m.tokenizerVocabSize);
+			BatchEntry twin[2] = {{1, toks.data(), 100, kSeqStart | kSeqEnd}, {2, toks.data(), 100, kSeqStart | kSeqEnd}};
+			uint64_t t = 0;
+			ASSERT_EQ(0, a->prefetch(twin, 2, &t));
+			ASSERT_EQ(0, a->wait(t));
+			ExpectedTicket exp;
+			exp.tokens = 200;
+			exp.rows.assign(e.layers(), {});
+			auto ids = e.rowIds(toks);
+			const size_t J = e.columns();
+			for (size_t l = 0; l < e.layers(); l++)
+				for (int copy = 0; copy < 2; copy++)
+					exp.rows[l].insert(exp.rows[l].end(), ids.begin() + l * 100 * J, ids.begin() + (l + 1) * 100 * J);
+			std::string why;
+			ASSERT_EQ(0u, outputMismatches(*a, t, exp, m.rowFormat, p.seed, -1, nullptr, &why)) << why;
+			ASSERT_EQ(0, a->release(t));
+			auto j = metrics(*a);
+			EXPECT_LE(2 * j["unique_rows"].get<uint64_t>(), j["rows"].get<uint64_t>());
+			SequenceMix mix(e, m.tokenizerVocabSize, 29);
+			for (int s = 0; s < 20; s++) {
+				mix.next(16, 8, 512, true);
+				ASSERT_EQ(0, a->prefetch(mix.entries.data(), mix.entries.size(), &t));
+				ASSERT_EQ(0, a->wait(t));
+				ASSERT_EQ(0u, outputMismatches(*a, t, mix.expected, m.rowFormat, p.seed, -1, nullptr, &why))
+					<< "step " << s << ": " << why;
+				ASSERT_EQ(0, a->release(t));
+			}
+		}
+	}
+}
+
+TEST(AgentRows, PollSaysWhetherWaitWouldBlock)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 23);
+	auto a = makeAgent(agentConfig(p, 256));
+	Expect e(m);
+	SequenceMix mix(e, m.tokenizerVocabSize, 5);
+	mix.next(8, 4, 256);
+	uint64_t t = 0;
+	ASSERT_EQ(0, a->prefetch(mix.entries.data(), mix.entries.size(), &t));
+	int r = a->poll(t, 0);
+	EXPECT_TRUE(r == 0 || r == 1) << r;
+	ASSERT_EQ(0, a->wait(t));
+	for (int l = -1; l < (int)a->layers(); l++)
+		EXPECT_EQ(1, a->poll(t, l)) << l;
+	EXPECT_EQ(-EINVAL, a->poll(t, (int)a->layers()));
+	EXPECT_EQ(-ENOENT, a->poll(t + 1000, 0));
+	ASSERT_EQ(0, a->release(t));
+	EXPECT_EQ(-ENOENT, a->poll(t, 0));
+}
