@@ -6,8 +6,9 @@
 //   1. sleep until t0 + V (the GPU finished step s-1; the new token ids exist);
 //   2. prefetch() the step's token ids; its CPU time is serial (it delays the launch): V += it;
 //   3. play the layers: before Engram layer k, sleep until its deadline D = t0 + V and
-//      wait(ticket, k); if the rows were not there, stall = (time wait returned) - D and
-//      V += stall (the GPU idles); then V += layer_us for every layer, + the step overhead;
+//      wait(ticket, k); if the rows were not there (poll() just before the wait), stall =
+//      (time wait returned) - D and V += stall (the GPU idles); then V += layer_us for
+//      every layer, + the step overhead;
 //   4. release the ticket.
 // The timeline sleeps only at step starts and Engram layers, so with a resident table
 // (no prefetch, no wait) V is exactly the profile's time: that replay is the baseline.
