@@ -12,6 +12,7 @@
 #include "io/checkpoint.hpp"
 #include "io/file_util.hpp"
 #include "io/npy.hpp"
+#include "pool/model_record.hpp"
 #include "tokenizer/token_map.hpp"
 #include "util/units.hpp"
 
@@ -92,36 +93,6 @@ int runFromCheckpoint(const ModelArgs &a)
 	return a.json ? runModel(show) : 0;
 }
 
-// The model file of a pool's model record: every field the fingerprint covers. The
-// record is CRC-checked but parsed again (parseModelJson bounds every field).
-nlohmann::json poolModelJson(const ModelRecord &m, const std::string &uri, const std::string &mapRef)
-{
-	const format::ModelBody &b = m.body;
-	const uint32_t orders = b.maxNgramSize >= 2 ? std::min(b.maxNgramSize - 1, format::kMaxNgramOrders) : 0;
-	std::vector<uint64_t> vocab(b.engramVocabSize, b.engramVocabSize + orders);
-	std::vector<uint32_t> layers(b.layerIds, b.layerIds + std::min(b.layerCount, format::kMaxLayers));
-	nlohmann::json j = {{"name", m.name},
-			    {"comment", "model '" + m.name + "' of the pool " + uri + " (engrampool model --from-pool)"},
-			    {"engram_vocab_size", vocab},
-			    {"max_ngram_size", b.maxNgramSize},
-			    {"n_embed_per_ngram", b.nEmbedPerNgram},
-			    {"n_head_per_ngram", b.nHeadPerNgram},
-			    {"layer_ids", layers},
-			    {"pad_id", b.padId},
-			    {"seed", b.seed},
-			    {"tokenizer_vocab_size", b.tokenizerVocabSize},
-			    {"compressed_vocab_size", b.compressedVocabSize},
-			    {"out_of_vocab", b.clipOutOfVocab ? "clip" : "error"},
-			    {"dtype", dtypeName((Dtype)b.dtype)}};
-	if (!mapRef.empty())
-		j["vocab_map"] = mapRef;
-	if (b.scaleDtype != (uint32_t)Dtype::None)
-		j["scale"] = {{"dtype", dtypeName((Dtype)b.scaleDtype)}, {"block", b.scaleBlock}};
-	if (b.rowAlign)
-		j["row_align"] = b.rowAlign;
-	return j;
-}
-
 int runFromPool(const ModelArgs &a)
 {
 	if (a.out.empty())
@@ -166,7 +137,7 @@ int runFromPool(const ModelArgs &a)
 		map = std::move(stored.value());
 	}
 	const std::string mapRef = identity ? "" : std::filesystem::path(mapPath).filename().string();
-	nlohmann::json doc = poolModelJson(*m, a.pool, mapRef);
+	nlohmann::json doc = modelRecordJson(*m, a.pool, mapRef);
 	// Every check before anything is written: the record must parse back to its fingerprint.
 	ModelParseOptions opts;
 	opts.vocabMap = identity ? nullptr : &map;

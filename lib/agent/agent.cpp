@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // agent.cpp - HostAgent: tickets, sequences, the pipeline thread and the heartbeat.
 #include "agent/agent.hpp"
-#include "pool/model_record.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include "agent/metrics.hpp"
 #include "agent/read_guard.hpp"
 #include "device/cuda.hpp"
+#include "pool/model_record.hpp"
 #include "gather/sigbus.hpp"
 #include "model/widen.hpp"
 #include "numa/numa.hpp"

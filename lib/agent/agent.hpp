@@ -41,9 +41,13 @@
 
 namespace engrampool {
 
+// AgentConfig::modelPath naming a model the pool stores rather than a file.
+inline constexpr char kPoolModelPrefix[] = "pool:";
+
 struct AgentConfig {
 	std::string poolUri;
-	std::string modelPath;             // MODEL.json (or set `model`)
+	std::string modelPath;             // MODEL.json, or "pool:NAME" (the pool's own record and
+	                                   // token map; "pool:" = its only model); or set `model`
 	const ModelConfig *model = nullptr;
 	std::vector<std::string> tables;   // one per Engram layer; default "<model>/layer<L>"
 	device::Kind device = device::Kind::Host;
