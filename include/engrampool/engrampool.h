@@ -204,7 +204,8 @@ enum ep_device_kind { EP_DEVICE_HOST = 0, EP_DEVICE_CUDA = 1 };
 
 typedef struct ep_agent_config {
 	const char *pool_uri;       /* required */
-	const char *model_path;     /* required: MODEL.json */
+	const char *model_path;     /* required: MODEL.json, or "pool:NAME" for the model record and
+				       token map the pool stores ("pool:" = its only model) */
 	int device;                 /* enum ep_device_kind */
 	int cuda_device;
 	uint32_t max_batch_tokens;  /* tokens per prefetch (default 2048) */

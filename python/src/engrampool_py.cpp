@@ -29,6 +29,8 @@
 #include "device/cuda.hpp"
 #include "hashing/hasher.hpp"
 #include "model/model_config.hpp"
+#include "agent/agent.hpp"
+#include "pool/model_record.hpp"
 #include "pool/pool.hpp"
 
 namespace py = pybind11;
@@ -697,7 +699,16 @@ struct PyAgent {
 			raiseValue("device: '" + device + "' is neither 'cpu' nor 'cuda'");
 		cuda = device == "cuda";
 		outFormat = parseFormat(output, "output");
-		auto cfg = loadModelFile(model);
+		// "pool:NAME": the model the pool stores (record and token map), as the agent reads it.
+		Result<ModelConfig> cfg = makeError(-EINVAL, "");
+		if (model.rfind(kPoolModelPrefix, 0) == 0) {
+			auto p = Pool::open(uri_, OpenOptions{});
+			if (!p)
+				throw LibError(p.code(), p.status().message());
+			cfg = poolModelConfig(**p, model.substr(std::strlen(kPoolModelPrefix)));
+		} else {
+			cfg = loadModelFile(model);
+		}
 		if (!cfg)
 			throw LibError(cfg.code(), "model '" + model + "': " + cfg.status().message());
 		modelName = cfg->name;

@@ -225,3 +225,22 @@ def test_agent_output_formats(pool_setup, output):
         a.release(t)
     finally:
         a.close()
+
+
+def test_agent_takes_its_model_from_the_pool(pool_setup):
+    """model="pool:NAME": the record and token map the pool stores, no model file."""
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(0, 500, size=(3, 7))
+    exp = expected_rows(pool_setup, "pyt-fp8", tokens)
+    a = engrampool.Agent(pool_setup.uri, "pool:" + FP8_MODEL["name"], register=False, max_sequences=16)
+    try:
+        t = a.prefetch(tokens, seq_ids=np.arange(3, dtype=np.uint64),
+                       flags=engrampool.SEQ_START | engrampool.SEQ_END)
+        t.wait()
+        for li in range(2):
+            assert np.array_equal(t.output(li), exp[li])
+        a.release(t)
+    finally:
+        a.close()
+    with pytest.raises(engrampool.Error, match="nope"):
+        engrampool.Agent(pool_setup.uri, "pool:nope", register=False)

@@ -5,7 +5,9 @@
 
 #include <engrampool/engrampool.h>
 
+#include "agent/agent.hpp"
 #include "io/npy.hpp"
+#include "pool/model_record.hpp"
 #include "util/host_identity.hpp"
 #include "util/units.hpp"
 
@@ -481,4 +483,66 @@ TEST(StoredMapCli, ModelFromPoolRoundTrip)
 	r = runCli("verify --json --table tiny " + sp.uri());
 	ASSERT_EQ(r.rc, 0) << r.err;
 	EXPECT_EQ(r.json()["token_maps"].size(), 0u);
+}
+
+// poolModelConfig: the model a pool stores, map included, rebuilds to its fingerprint;
+// an agent given "pool:NAME" (no model file) hashes and gathers exactly like one given
+// the model file.
+TEST_F(StoredMap, AnAgentTakesItsModelFromThePool)
+{
+	auto r = openPool(sp_->uri(), false);
+	auto cfg = poolModelConfig(*r, "");
+	ASSERT_TRUE(cfg) << cfg.status().message();
+	EXPECT_EQ(modelFingerprint(*cfg), modelFingerprint(cfg_));
+	EXPECT_EQ(cfg->vocabMap, cfg_.vocabMap);
+	auto named = poolModelConfig(*r, cfg_.name);
+	ASSERT_TRUE(named);
+	EXPECT_EQ(poolModelConfig(*r, "nope").code(), -ENOENT);
+
+	AgentConfig fromFile, fromPool;
+	fromFile.poolUri = fromPool.poolUri = sp_->uri();
+	fromFile.model = &cfg_;
+	fromPool.modelPath = std::string(kPoolModelPrefix) + cfg_.name;
+	for (AgentConfig *c : {&fromFile, &fromPool}) {
+		c->maxBatchTokens = 64;
+		c->maxSequences = 4;
+		c->slots = 2;
+		c->registerHost = false;
+	}
+	auto a = HostAgent::create(fromFile);
+	ASSERT_TRUE(a) << a.status().message();
+	auto b = HostAgent::create(fromPool);
+	ASSERT_TRUE(b) << b.status().message();
+	// Token ids spread over the raw vocabulary, so the map matters.
+	std::vector<int64_t> tok;
+	for (int i = 0; i < 40; i++)
+		tok.push_back((i * 97 + 13) % (int64_t)cfg_.tokenizerVocabSize);
+	auto rowsOf = [&](HostAgent &ag) {
+		BatchEntry e{};
+		e.seqId = 7;
+		e.tokens = tok.data();
+		e.count = (uint32_t)tok.size();
+		e.flags = kSeqStart | kSeqEnd;
+		uint64_t ticket = 0;
+		EXPECT_EQ(ag.prefetch(&e, 1, &ticket), 0);
+		std::vector<uint8_t> all;
+		for (uint32_t l = 0; l < cfg_.layerIds.size(); l++) {
+			EXPECT_EQ(ag.wait(ticket, (int)l), 0);
+			LayerOutput out{};
+			EXPECT_EQ(ag.output(ticket, l, &out), 0);
+			all.insert(all.end(), out.rows, out.rows + (size_t)out.tokens * out.columns * out.rowStride);
+		}
+		ag.release(ticket);
+		return all;
+	};
+	auto ra = rowsOf(**a), rb = rowsOf(**b);
+	ASSERT_FALSE(ra.empty());
+	EXPECT_EQ(ra, rb);
+
+	AgentConfig missing = fromPool;
+	missing.modelPath = std::string(kPoolModelPrefix) + "nope";
+	auto c = HostAgent::create(missing);
+	ASSERT_FALSE(c);
+	EXPECT_EQ(c.code(), -ENOENT);
+	EXPECT_NE(c.status().message().find("nope"), std::string::npos) << c.status().message();
 }
