@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <nlohmann/json.hpp>
@@ -851,6 +852,8 @@ void HostAgent::pipelineLoop()
 					break;
 				if ((i & 63) == 63 && headsUp_.load(std::memory_order_relaxed))
 					break; // a heads-up while spinning: restart with its longer spin
+				if ((i & 255) == 255)
+					sched_yield(); // a caller (the pusher) waiting for this core gets it
 			}
 			if (got || stop_.load(std::memory_order_relaxed))
 				continue;
@@ -1157,6 +1160,8 @@ int HostAgent::wait(uint64_t ticket, int layerIndex)
 			done = t->layersDone.load(std::memory_order_acquire);
 			if ((i & 63) == 63 && nowMonotonicNs() - t0 > kWaitSpinNs)
 				break;
+			if ((i & 255) == 255)
+				sched_yield(); // the pipeline (or a gather helper) may need this core
 		}
 		while (done < need) {
 			t->layersDone.wait(done, std::memory_order_acquire);

@@ -365,6 +365,10 @@ private:
 				if (now >= spinUntil && now >= warmUntil_.load(std::memory_order_relaxed))
 					break;
 			}
+			// Yield now and then: on an oversubscribed machine (many agents, real-time
+			// priorities) a spinning helper must not hold a core another thread waits for.
+			if ((i & 255) == 255)
+				sched_yield();
 			cpuRelax();
 		}
 		while (e == seen) {
