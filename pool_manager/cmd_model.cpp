@@ -36,6 +36,31 @@ std::string mapPathFor(const std::string &modelPath)
 	return (p.parent_path() / (p.stem().string() + ".vocab_map.npy")).string();
 }
 
+// Write the model file `doc` to `out` (atomically), then load it back the strict way, as
+// hash, lookup and the agent will: it must rebuild to `fingerprint` (`what` names whose).
+Result<ModelConfig> writeModelFile(const std::string &out, bool force, const nlohmann::json &doc,
+				   uint64_t fingerprint, const std::string &what)
+{
+	Status s = io::writeOutputFile(out, {}, force, [&](const std::string &tmp) -> Status {
+		std::ofstream f(tmp);
+		f << doc.dump(2) << "\n";
+		f.close();
+		if (!f)
+			return makeError(-EIO, "write '" + tmp + "' failed");
+		return Status::ok();
+	});
+	if (!s)
+		return s;
+	auto back = loadModelFile(out);
+	if (!back)
+		return back.status();
+	if (modelFingerprint(*back) != fingerprint)
+		return makeError(EP_E_MODEL, "'" + out + "' does not load back to " + what + " (fingerprint " +
+						     fingerprintHex(modelFingerprint(*back)) + " != " + fingerprintHex(fingerprint) +
+						     ")");
+	return back;
+}
+
 int runFromCheckpoint(const ModelArgs &a)
 {
 	if (a.out.empty())
@@ -65,23 +90,9 @@ int runFromCheckpoint(const ModelArgs &a)
 				       [&](const std::string &tmp) { return tokenizer::writeTokenMapNpy(*tm, tmp); });
 	if (!s)
 		return fail(s);
-	s = io::writeOutputFile(a.out, {}, a.force, [&](const std::string &tmp) -> Status {
-		std::ofstream f(tmp);
-		f << doc.dump(2) << "\n";
-		f.close();
-		if (!f)
-			return makeError(-EIO, "write '" + tmp + "' failed");
-		return Status::ok();
-	});
-	if (!s)
-		return fail(s);
-	// What hash, lookup and the agent will read: load it back the strict way.
-	auto back = loadModelFile(a.out);
+	auto back = writeModelFile(a.out, a.force, doc, modelFingerprint(*cfg), "the checkpoint's model");
 	if (!back)
 		return fail(back.status());
-	if (modelFingerprint(*back) != modelFingerprint(*cfg))
-		return fail("'" + a.out + "' does not load back to the checkpoint's model (fingerprint " +
-			    fingerprintHex(modelFingerprint(*back)) + " != " + fingerprintHex(modelFingerprint(*cfg)) + ")");
 	if (!a.json)
 		printf("wrote %s and %s: model %s, %llu tokenizer ids -> %llu compressed, pad' %lld, fingerprint %s\n",
 		       a.out.c_str(), mapPath.c_str(), name.c_str(), (unsigned long long)tm->tokenizerSize,
@@ -156,23 +167,9 @@ int runFromPool(const ModelArgs &a)
 		if (!st)
 			return fail(st);
 	}
-	st = io::writeOutputFile(a.out, {}, a.force, [&](const std::string &tmp) -> Status {
-		std::ofstream f(tmp);
-		f << doc.dump(2) << "\n";
-		f.close();
-		if (!f)
-			return makeError(-EIO, "write '" + tmp + "' failed");
-		return Status::ok();
-	});
-	if (!st)
-		return fail(st);
-	// What hash, lookup and the agent will read: load it back the strict way.
-	auto back = loadModelFile(a.out);
+	auto back = writeModelFile(a.out, a.force, doc, m->fingerprint, "the pool's model");
 	if (!back)
 		return fail(back.status());
-	if (modelFingerprint(*back) != m->fingerprint)
-		return fail("'" + a.out + "' does not load back to the pool's model (fingerprint " +
-			    fingerprintHex(modelFingerprint(*back)) + " != " + fingerprintHex(m->fingerprint) + ")");
 	if (!a.json) {
 		if (identity)
 			printf("wrote %s: model %s of %s, identity vocabulary (%llu ids), fingerprint %s\n", a.out.c_str(),

@@ -93,6 +93,9 @@ const Fp8Tables &fp8Tables()
 
 
 #if defined(__x86_64__)
+/* GCC 12 warns about the deliberately undefined source of some intrinsics. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // AVX-512: 16 e4m3 bytes at a time, computed rather than looked up. The magnitude bits
 // shifted into a float32's exponent and mantissa ((byte & 0x7f) << 20), times 2^120, are
 // the e4m3 value exactly (subnormals included: they land on float32 subnormals, which the
@@ -110,19 +113,6 @@ __attribute__((target("avx512f"))) inline __m512 e4m3x16(const uint8_t *v, __m51
 	return _mm512_mul_ps(f, scale);
 }
 
-__attribute__((target("avx512f"))) void dequantFp8Avx512(const RowFormat &f, const uint8_t *values,
-							  const uint8_t *s, float *dst)
-{
-	const float *e8m0 = fp8Tables().e8m0;
-	for (uint32_t b = 0; b < f.scalesPerRow(); b++) {
-		const __m512 scale = _mm512_set1_ps(e8m0[s[b]]);
-		for (uint32_t i = 0; i < f.scaleBlock; i += 16) {
-			size_t at = (size_t)b * f.scaleBlock + i;
-			_mm512_storeu_ps(dst + at, e4m3x16(values + at, scale));
-		}
-	}
-}
-
 // floatToBf16 on 16 lanes: round to nearest even, a NaN kept quiet.
 __attribute__((target("avx512f"))) inline __m256i bf16x16(__m512 v)
 {
@@ -135,18 +125,38 @@ __attribute__((target("avx512f"))) inline __m256i bf16x16(__m512 v)
 	return _mm512_cvtepi32_epi16(r);
 }
 
-__attribute__((target("avx512f"))) void dequantFp8Bf16Avx512(const RowFormat &f, const uint8_t *values,
-							      const uint8_t *s, uint16_t *dst)
+// One row: each block's 16-value vectors converted and handed to store(at, vector).
+template <typename Store>
+__attribute__((target("avx512f"))) inline void dequantFp8Rows(const RowFormat &f, const uint8_t *values,
+							       const uint8_t *s, Store store)
 {
 	const float *e8m0 = fp8Tables().e8m0;
 	for (uint32_t b = 0; b < f.scalesPerRow(); b++) {
 		const __m512 scale = _mm512_set1_ps(e8m0[s[b]]);
 		for (uint32_t i = 0; i < f.scaleBlock; i += 16) {
 			size_t at = (size_t)b * f.scaleBlock + i;
-			_mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + at), bf16x16(e4m3x16(values + at, scale)));
+			store(at, e4m3x16(values + at, scale));
 		}
 	}
 }
+
+__attribute__((target("avx512f"))) void dequantFp8Avx512(const RowFormat &f, const uint8_t *values,
+							  const uint8_t *s, float *dst)
+{
+	dequantFp8Rows(f, values, s, [dst](size_t at, __m512 v) __attribute__((target("avx512f"))) {
+		_mm512_storeu_ps(dst + at, v);
+	});
+}
+
+__attribute__((target("avx512f"))) void dequantFp8Bf16Avx512(const RowFormat &f, const uint8_t *values,
+							      const uint8_t *s, uint16_t *dst)
+{
+	dequantFp8Rows(f, values, s, [dst](size_t at, __m512 v) __attribute__((target("avx512f"))) {
+		_mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + at), bf16x16(v));
+	});
+}
+
+#pragma GCC diagnostic pop
 
 bool haveAvx512()
 {
