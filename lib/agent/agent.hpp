@@ -8,6 +8,8 @@
 //     at a ticket boundary, while tickets keep the view they pinned
 //   pipeline thread, per layer: dedup -> hot-row tier -> gather misses from the pool
 //   into the ticket's pinned staging slot -> device copy + scatter -> layer complete
+//   (host device without a hot tier, packed rows: gathered in place into the output,
+//   repeats copied from the first use; no staging, no scatter)
 // One ticket covers all Engram layers of a step and completes layer by layer. A ring
 // of staging slots lets step s+1 be gathered while step s is consumed. Nothing on the
 // per-step path allocates, takes a global lock or formats text.
