@@ -14,6 +14,7 @@
 #include "agent/read_guard.hpp"
 #include "device/cuda.hpp"
 #include "pool/model_record.hpp"
+#include "util/huge_alloc.hpp"
 #include "gather/sigbus.hpp"
 #include "model/widen.hpp"
 #include "numa/numa.hpp"
@@ -169,7 +170,7 @@ struct HostAgent::DedupMap {
 		uint32_t val;
 		uint32_t stamp;
 	};
-	std::vector<Entry> entries;
+	std::vector<Entry, HugePageAllocator<Entry>> entries; // a prefill's probes: no page walks
 	uint32_t stamp = 0;
 	size_t mask = 0;
 	void init(size_t n) { entries.assign(pow2AtLeast(n * 2 + 1), Entry{0, 0, 0}); }
@@ -941,13 +942,19 @@ int HostAgent::processTicketOnce(Ticket &t)
 		uint32_t *const missPos = t.missPos.data();
 		uint32_t *const dupPos = t.dupPos.data();
 		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
+		constexpr size_t kHotAhead = 24;  // hot-tier entries: a larger table, further ahead
 		dm.reset(n);
+		cache::HotRowCache *const hot = cache_.get();
 		for (size_t i = 0; i < kDedupAhead && i < n; i++)
 			dm.prefetch(ids[i]);
+		for (size_t i = 0; hot && i < kHotAhead && i < n; i++)
+			hot->prefetch(l, ids[i]);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t r = ids[i];
 			if (i + kDedupAhead < n)
 				dm.prefetch(ids[i + kDedupAhead]);
+			if (hot && i + kHotAhead < n)
+				hot->prefetch(l, ids[i + kHotAhead]); // its map entry and counters
 			if (r >= vl.rows)
 				return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
 			bool isNew;

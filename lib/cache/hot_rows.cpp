@@ -14,12 +14,12 @@ HotRowCache::HotRowCache(size_t capacity, bool admit)
 	: admitEnabled_(admit), slotKey_(capacity, kEmpty), slotRef_(capacity, 0), slotPinned_(capacity, 0)
 {
 	size_t m = pow2AtLeast(capacity * 2 + 1);
-	mapKey_.assign(m, kEmpty);
-	mapSlot_.assign(m, 0);
+	map_.assign(m, MapEntry{kEmpty, 0});
 	mapMask_ = m - 1;
-	size_t w = pow2AtLeast(std::max<size_t>(capacity * 4, 1024));
-	sketch_.assign(4 * w, 0);
-	sketchMask_ = w - 1;
+	// 16 counters per row of capacity (as a 4 x 4-capacity count-min sketch had).
+	size_t lines = pow2AtLeast(std::max<size_t>(capacity * 16 / kSketchLine, 16));
+	sketch_.assign(lines * kSketchLine, 0);
+	sketchLineMask_ = lines - 1;
 	resetFree();
 }
 
@@ -32,8 +32,8 @@ void HotRowCache::resetFree()
 
 size_t HotRowCache::probe(uint64_t k) const
 {
-	size_t i = mixBits(k) & mapMask_;
-	while (mapKey_[i] != kEmpty && mapKey_[i] != k)
+	size_t i = home(k);
+	while (map_[i].key != kEmpty && map_[i].key != k)
 		i = (i + 1) & mapMask_;
 	return i;
 }
@@ -41,53 +41,53 @@ size_t HotRowCache::probe(uint64_t k) const
 void HotRowCache::insert(uint64_t k, uint32_t slot)
 {
 	size_t i = probe(k);
-	mapKey_[i] = k;
-	mapSlot_[i] = slot;
+	map_[i] = MapEntry{k, slot};
 }
 
 void HotRowCache::erase(uint64_t k)
 {
 	size_t i = probe(k);
-	if (mapKey_[i] != k)
+	if (map_[i].key != k)
 		return;
 	// Backward-shift deletion keeps probe chains intact without tombstones.
 	size_t j = i;
 	for (;;) {
-		mapKey_[i] = kEmpty;
+		map_[i].key = kEmpty;
 		for (;;) {
 			j = (j + 1) & mapMask_;
-			if (mapKey_[j] == kEmpty)
+			if (map_[j].key == kEmpty)
 				return;
-			size_t home = mixBits(mapKey_[j]) & mapMask_;
+			size_t home = this->home(map_[j].key);
 			bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 			if (!between)
 				break;
 		}
-		mapKey_[i] = mapKey_[j];
-		mapSlot_[i] = mapSlot_[j];
+		map_[i] = map_[j];
 		i = j;
 	}
 }
 
 uint32_t HotRowCache::frequency(uint64_t k) const
 {
-	uint64_t h = mixBits(k ^ 0x51ed27ull);
+	const uint8_t *line = &sketch_[sketchLine(k)];
+	uint64_t h = mixBits(k ^ 0x7f4a7c15ull);
 	uint32_t f = 255;
 	for (int r = 0; r < 4; r++)
-		f = std::min<uint32_t>(f, sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)]);
+		f = std::min<uint32_t>(f, line[(h >> (6 * r)) & (kSketchLine - 1)]);
 	return f;
 }
 
 void HotRowCache::touch(uint64_t k)
 {
-	uint64_t h = mixBits(k ^ 0x51ed27ull);
+	uint8_t *line = &sketch_[sketchLine(k)];
+	uint64_t h = mixBits(k ^ 0x7f4a7c15ull);
 	for (int r = 0; r < 4; r++) {
-		uint8_t &c = sketch_[r * (sketchMask_ + 1) + ((h >> (16 * r)) & sketchMask_)];
+		uint8_t &c = line[(h >> (6 * r)) & (kSketchLine - 1)];
 		if (c < 255)
 			c++;
 	}
 	// Aging: halve every counter after W additions so old popularity fades.
-	if (++sketchAdds_ >= 10 * (sketchMask_ + 1)) {
+	if (++sketchAdds_ >= sketch_.size() * 10 / 4) {
 		for (auto &c : sketch_)
 			c >>= 1;
 		sketchAdds_ = 0;
@@ -104,10 +104,10 @@ int64_t HotRowCache::find(uint32_t layer, uint64_t row)
 	if (admitEnabled_)
 		touch(k);
 	size_t i = probe(k);
-	if (mapKey_[i] == k) {
+	if (map_[i].key == k) {
 		stats_.hits++;
-		slotRef_[mapSlot_[i]] = 1;
-		return mapSlot_[i];
+		slotRef_[map_[i].slot] = 1;
+		return (int64_t)map_[i].slot;
 	}
 	stats_.misses++;
 	return -1;
@@ -159,9 +159,9 @@ int64_t HotRowCache::pin(uint32_t layer, uint64_t row)
 {
 	uint64_t k = key(layer, row);
 	size_t i = probe(k);
-	if (mapKey_[i] == k) {
-		slotPinned_[mapSlot_[i]] = 1;
-		return mapSlot_[i];
+	if (map_[i].key == k) {
+		slotPinned_[map_[i].slot] = 1;
+		return (int64_t)map_[i].slot;
 	}
 	if (!free_.empty()) {
 		uint32_t s = free_.back();
@@ -182,7 +182,7 @@ void HotRowCache::clear()
 	std::fill(slotKey_.begin(), slotKey_.end(), kEmpty);
 	std::fill(slotRef_.begin(), slotRef_.end(), 0);
 	std::fill(slotPinned_.begin(), slotPinned_.end(), 0);
-	std::fill(mapKey_.begin(), mapKey_.end(), kEmpty);
+	std::fill(map_.begin(), map_.end(), MapEntry{kEmpty, 0});
 	used_ = 0;
 	hand_ = 0;
 	resetFree();

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "util/huge_alloc.hpp"
 #include "util/status.hpp"
 
 namespace engrampool::cache {
@@ -43,6 +44,17 @@ public:
 	// Pinned (layer, row) pairs keep their slots; the caller refills their bytes.
 	void clearUnpinned();
 	const Stats &stats() const { return stats_; }
+	// Start loading what find/admit of (layer, row) will read (its map entry and its
+	// frequency counters, one cache line each): call a few rows ahead of find.
+	void prefetch(uint32_t layer, uint64_t row) const
+	{
+		if (slotKey_.empty())
+			return;
+		uint64_t k = key(layer, row);
+		__builtin_prefetch(&map_[home(k)]);
+		if (admitEnabled_)
+			__builtin_prefetch(&sketch_[sketchLine(k)]);
+	}
 
 	// Frequency file: text lines "LAYER_ID ROW_ID COUNT" ('#' comments). Returns the
 	// (layer, row) pairs sorted by descending count, at most `limit`.
@@ -51,6 +63,17 @@ public:
 
 private:
 	static uint64_t key(uint32_t layer, uint64_t row) { return ((uint64_t)layer << 48) ^ row ^ 0x9e3779b97f4a7c15ull; }
+	static uint64_t mixKey(uint64_t k)
+	{
+		k ^= k >> 33;
+		k *= 0xff51afd7ed558ccdull;
+		k ^= k >> 33;
+		return k;
+	}
+	size_t home(uint64_t k) const { return mixKey(k) & mapMask_; }
+	// A key's 4 counters share one 64-byte line of the sketch (a blocked count-min
+	// sketch: one cache miss per touch instead of four).
+	size_t sketchLine(uint64_t k) const { return (mixKey(k ^ 0x51ed27ull) & sketchLineMask_) * kSketchLine; }
 	size_t probe(uint64_t k) const;
 	void insert(uint64_t k, uint32_t slot);
 	void erase(uint64_t k);
@@ -62,15 +85,19 @@ private:
 	std::vector<uint64_t> slotKey_;     // key per slot (kEmpty = free)
 	std::vector<uint8_t> slotRef_;      // CLOCK reference bit
 	std::vector<uint8_t> slotPinned_;
-	std::vector<uint64_t> mapKey_;      // open addressing, linear probing
-	std::vector<uint32_t> mapSlot_;
+	struct MapEntry {
+		uint64_t key;                 // kEmpty = free
+		uint64_t slot;
+	};
+	std::vector<MapEntry, HugePageAllocator<MapEntry>> map_; // open addressing, linear probing; key and slot in one line
 	size_t mapMask_ = 0;
 	size_t hand_ = 0;
 	size_t used_ = 0;
 	std::vector<uint32_t> free_;        // free slots (stack)
 	void resetFree();
-	std::vector<uint8_t> sketch_;       // 4 x width count-min sketch, halved periodically
-	size_t sketchMask_ = 0;
+	static constexpr size_t kSketchLine = 64;
+	std::vector<uint8_t, HugePageAllocator<uint8_t>> sketch_; // blocked count-min sketch (lines of 64 counters), halved periodically
+	size_t sketchLineMask_ = 0;
 	uint64_t sketchAdds_ = 0;
 	Stats stats_;
 };

@@ -29,13 +29,17 @@ template <uint32_t kBytes>
 void runWork(const Work &w)
 {
 	const uint32_t n = kBytes ? kBytes : w.rowBytes;
-	constexpr size_t kAhead = 4;
+	// Hot-tier rows are random reads of a large buffer: every line of the row, well ahead.
+	constexpr size_t kAhead = 16;
 	auto source = [&](uint32_t e) -> const uint8_t * {
 		return (e & kFromCache) ? w.cache + (size_t)(e & ~kFromCache) * w.cacheStride : w.staged + (size_t)e * n;
 	};
 	for (size_t i = 0; i < w.outRows; i++) {
-		if (i + kAhead < w.outRows)
-			__builtin_prefetch(source(w.index[i + kAhead]));
+		if (i + kAhead < w.outRows) {
+			const uint8_t *p = source(w.index[i + kAhead]);
+			for (uint32_t o = 0; o < n; o += 64)
+				__builtin_prefetch(p + o);
+		}
 		std::memcpy(w.out + i * n, source(w.index[i]), n);
 	}
 	for (size_t i = 0; i < w.admits; i++)
