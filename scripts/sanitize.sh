@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # sanitize.sh - the sanitizer builds CI runs after the main suites:
 #   asan: AddressSanitizer + UndefinedBehaviorSanitizer over the unit and emu suites
-#   tsan: ThreadSanitizer over the concurrent parts (agent pipeline, gather threads,
+#   tsan: ThreadSanitizer over the concurrent parts (agent pipeline, gather threads, import copy threads,
 #         readers racing a writer)
 # Each gets its own build directory; CUDA, benchmarks and examples are left out.
 # Usage: scripts/sanitize.sh [asan|tsan|all]
@@ -40,8 +40,9 @@ fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   configure build-tsan -Db_sanitize=thread -Db_lundef=false
   build -C build-tsan tests/test_agent_rows tests/test_agent_cache tests/test_agent_capi tests/test_gather_engine \
+    tests/test_unit_import_copy \
     tests/test_emu_concurrent pool_manager/engrampool
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     meson test -C build-tsan --no-rebuild --print-errorlogs --timeout-multiplier 4 \
-      agent_rows agent_cache agent_capi gather_engine emu_concurrent
+      agent_rows agent_cache agent_capi gather_engine emu_concurrent unit_import_copy
 fi
