@@ -49,7 +49,8 @@ int runStat(const StatArgs &a)
 		region["bound_node"] = r.uri().node;
 		region["cost_model"] = {{"latency_ns", r.uri().cost.latencyNs},
 					{"link_gbps", r.uri().cost.linkGbps},
-					{"switch_gbps", r.uri().cost.switchGbps}};
+					{"switch_gbps", r.uri().cost.switchGbps},
+					{"mlp_lines", r.uri().cost.mlpLines}};
 	}
 	if (r.uri().kind == RegionKind::Dax)
 		region["dax"] = {{"device", r.dax().devname}, {"region", r.dax().regionId}, {"size", r.dax().size},

@@ -57,6 +57,7 @@ struct Variant {
 	std::string name;
 	uint32_t latencyNs = 0;
 	double linkGbps = 0;
+	uint32_t mlpLines = 32;  // per gather worker, cache lines in flight (CostModel::mlpLines)
 	uint32_t hosts = 1;
 	bool hot = false;
 	bool staticSet = false;  // -static: hot tier holds only the static hot set (--hot-set-trace)
@@ -82,6 +83,7 @@ struct Options {
 	uint64_t seed = 1;
 	uint32_t hostsLatency = 750;
 	double linkGbps = 46;
+	uint32_t mlpLines = 32;
 	double switchGbps = 64;
 	uint64_t switchBurst = 0;
 	uint64_t cacheRows = 262144;
@@ -254,11 +256,13 @@ Result<Variant> parseVariant(const std::string &name, const Options &o)
 		} else if (s.rfind("cxl-", 0) == 0) {
 			v.latencyNs = (uint32_t)std::stoul(s.substr(4));
 			v.linkGbps = o.linkGbps;
+			v.mlpLines = o.mlpLines;
 			v.cost = true;
 		} else if (s.rfind("hosts-", 0) == 0) {
 			v.hosts = (uint32_t)std::stoul(s.substr(6));
 			v.latencyNs = o.hostsLatency;
 			v.linkGbps = o.linkGbps;
+			v.mlpLines = o.mlpLines;
 			v.cost = true;
 			if (v.hosts < 1 || v.hosts > 64)
 				return makeError(-EINVAL, "variant " + name + ": 1..64 hosts");
@@ -277,7 +281,7 @@ std::string costUri(const std::string &poolName, const Variant &v)
 	std::string u = "emul:" + poolName;
 	if (v.cost) {
 		char buf[128];
-		snprintf(buf, sizeof(buf), "?latency_ns=%u&link_gbps=%g", v.latencyNs, v.linkGbps);
+		snprintf(buf, sizeof(buf), "?latency_ns=%u&link_gbps=%g&mlp_lines=%u", v.latencyNs, v.linkGbps, v.mlpLines);
 		u += buf;
 	}
 	return u;
@@ -657,6 +661,7 @@ json summarize(const VariantResult &vr)
 		  {"hosts", v.hosts},
 		  {"latency_ns", v.latencyNs},
 		  {"link_gbps", v.linkGbps},
+		  {"mlp_lines", v.cost ? v.mlpLines : 0},
 		  {"hot_tier", v.hot},
 		  {"hot_tier_kind", v.staticSet ? "static" : v.hot ? "lru" : "none"},
 		  {"tokens_per_s", tps},
@@ -806,6 +811,9 @@ int main(int argc, char **argv)
 	app.add_option("--hosts-latency", o.hostsLatency, "emulated latency (ns) of the hosts-N variants")
 		->capture_default_str();
 	app.add_option("--link-gbps", o.linkGbps, "per-host link bandwidth cap of emulated CXL (GB/s)")
+		->capture_default_str();
+	app.add_option("--mlp-lines", o.mlpLines,
+		       "emulated CXL: cache lines one gather worker keeps in flight (0 = prefetch distance x row lines)")
 		->capture_default_str();
 	app.add_option("--switch-gbps", o.switchGbps, "shared switch bandwidth of hosts-N variants (GB/s, 0 = none)")
 		->capture_default_str();

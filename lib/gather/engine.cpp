@@ -312,11 +312,17 @@ private:
 
 	void applyCost(const Job &job, uint32_t workers, uint64_t t0, uint64_t switchDone)
 	{
-		uint32_t inflight = std::max<uint32_t>(1, opts_.prefetchDistance) * workers;
-		uint64_t ns = modeledNs(opts_.cost, job.count, (uint64_t)job.count * job.rowBytes, inflight);
+		uint64_t ns = modeledNs(opts_.cost, job.count, (uint64_t)job.count * job.rowBytes,
+					std::max<uint32_t>(1, opts_.prefetchDistance), workers);
 		uint64_t until = std::max(t0 + ns, switchDone);
-		while (nowNs() < until)
+		// The emulated memory stall: spin, but yield now and then, so that on a machine
+		// shared by several emulated hosts the wait of one does not take the CPU another
+		// needs (on real hardware each host stalls on its own cores).
+		for (uint32_t i = 0; nowNs() < until; i++) {
+			if ((i & 63) == 63)
+				sched_yield();
 			cpuRelax();
+		}
 	}
 
 	void pinHelper(uint32_t index)

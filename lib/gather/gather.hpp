@@ -57,23 +57,33 @@ struct Fault {
 	uintptr_t address = 0;            // si_addr as the kernel reported it
 };
 
-// The cost model (see CostModel): a run of `rows` rows and `bytes` bytes issued with
-// `inflight` rows outstanding at a time (prefetchDistance per worker x workers) takes at
-// least max(ceil(rows / inflight) * latencyNs, bytes / linkGbps) ns. The engine
-// busy-waits until that much time has passed since run() began, so the real copy
-// counts towards it (the emulated link replaces local memory, it does not add to it).
+// The cost model (see CostModel): a run of `rows` rows and `bytes` bytes by `workers`
+// workers, each with `prefetch` rows outstanding, keeps
+// min(prefetch x lines per row, mlpLines) cache lines in flight per worker (a core's
+// outstanding misses are bounded by its fill buffers, however far software prefetches
+// ahead; mlpLines = 0 drops that bound) and takes at least
+// max(ceil(lines / lines in flight) * latencyNs, bytes / linkGbps) ns. The engine
+// busy-waits (yielding) until that much time has passed since run() began, so the real
+// copy counts towards it (the emulated link replaces local memory, it does not add to it).
 // switchGbps is shared by every host of the pool, so it is not part of this formula:
 // each run reserves its bytes on the shared switch model (emulation/switch, a token
 // bucket in /dev/shm/ep-switch.pool.<switchName>, no burst) when it begins and also
 // waits until the switch has carried them, i.e. at least bytes / switchGbps after the
 // later of its start and the end of the traffic other hosts queued before it. Without
 // a switchName the bucket is private to the engine.
-inline uint64_t modeledNs(const CostModel &c, size_t rows, uint64_t bytes, uint32_t inflight)
+inline uint64_t modeledNs(const CostModel &c, size_t rows, uint64_t bytes, uint32_t prefetch, uint32_t workers = 1)
 {
 	if (!rows)
 		return 0;
-	uint64_t in = inflight ? inflight : 1;
-	uint64_t lat = (uint64_t)c.latencyNs * ((rows + in - 1) / in);
+	const uint64_t w = workers ? workers : 1;
+	const uint64_t rowBytes = (bytes + rows - 1) / rows;
+	const uint64_t linesPerRow = rowBytes ? (rowBytes + 63) / 64 : 1;
+	uint64_t perWorker = (uint64_t)(prefetch ? prefetch : 1) * linesPerRow;
+	if (c.mlpLines && perWorker > c.mlpLines)
+		perWorker = c.mlpLines;
+	const uint64_t inflight = perWorker * w;
+	const uint64_t lines = (uint64_t)rows * linesPerRow;
+	uint64_t lat = (uint64_t)c.latencyNs * ((lines + inflight - 1) / inflight);
 	uint64_t bw = c.linkGbps > 0 ? (uint64_t)((double)bytes / c.linkGbps) : 0; // GB/s == bytes/ns
 	return lat > bw ? lat : bw;
 }

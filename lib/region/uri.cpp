@@ -127,13 +127,19 @@ Result<RegionUri> parseRegionUri(const std::string &uri)
 			if (!parseDouble(v, d))
 				return bad(uri, k + " must be a non-negative number");
 			r.cost.linkGbps = d;
+		} else if (k == "mlp_lines") {
+			if (r.kind != RegionKind::Emul)
+				return bad(uri, "cost-model parameters apply to emul: URIs only");
+			if (!parseUint(v, u) || u > 4096)
+				return bad(uri, "mlp_lines must be an integer in [0, 4096] (0 = no per-core bound)");
+			r.cost.mlpLines = (uint32_t)u;
 		} else if (k == "switch_gbps") {
 			if (!parseDouble(v, d))
 				return bad(uri, "switch_gbps must be a non-negative number");
 			r.cost.switchGbps = d;
 			r.cost.switchName = r.name;
 		} else {
-			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, pages, latency_ns, link_gbps, switch_gbps)");
+			return bad(uri, "unknown parameter '" + k + "' (known: node, noncoherent, pages, latency_ns, link_gbps, switch_gbps, mlp_lines)");
 		}
 	}
 	if (r.cost.enabled() && r.kind != RegionKind::Emul)

@@ -22,6 +22,11 @@ struct CostModel {
 	uint32_t latencyNs = 0;    // added latency per dependent access
 	double linkGbps = 0;       // per-host link bandwidth cap, GB/s (0 = none)
 	double switchGbps = 0;     // shared switch bandwidth cap, GB/s (0 = none)
+	// Cache lines one gather worker keeps in flight at most (memory-level parallelism):
+	// a core tracks a bounded number of outstanding misses (L1 fill buffers, L2 miss
+	// queue: 16 / 48 on Golden Cove, 24 / 64 on Zen 4), however far ahead software
+	// prefetches. 0 = no per-core bound (rows in flight = prefetch distance x workers).
+	uint32_t mlpLines = 32;
 	// The switch every host of the pool shares (emul: the pool name): the gather engine
 	// applies switchGbps through the shared model /dev/shm/ep-switch.pool.<switchName>.
 	std::string switchName;

@@ -237,7 +237,7 @@ TEST(GatherEngine, CostModelAddsAtLeastTheModeledTime)
 		o.cost.linkGbps = s.linkGbps;
 		auto e = makeEngine(o);
 		ASSERT_TRUE(e);
-		uint64_t expect = modeledNs(o.cost, 1000, 1000 * 256, 4 * s.threads);
+		uint64_t expect = modeledNs(o.cost, 1000, 1000 * 256, 4, s.threads);
 		ASSERT_GT(expect, 100000u);  // the settings above model at least 100 us
 		for (int rep = 0; rep < 3; rep++) {
 			auto t0 = std::chrono::steady_clock::now();

@@ -183,6 +183,27 @@ TEST(Gather, CostModelArithmetic)
 	EXPECT_EQ(250u * 125, modeledNs(c, 1000, 1000, 8)); // latency-bound
 }
 
+// A worker keeps at most mlpLines cache lines in flight, however far it prefetches: a
+// 320-byte row is 5 lines, so 24 rows ahead would be 120 lines, and the core's limit
+// (32 by default) decides.
+TEST(Gather, CostModelBoundsTheLinesInFlightPerWorker)
+{
+	engrampool::CostModel c;
+	c.latencyNs = 750;
+	ASSERT_EQ(32u, c.mlpLines) << "the default per-core bound the README documents";
+	// 2048 rows x 5 lines = 10240 lines; 32 in flight -> 320 rounds of 750 ns.
+	EXPECT_EQ(750u * 320, modeledNs(c, 2048, 2048 * 320, 24, 1));
+	EXPECT_EQ(750u * 160, modeledNs(c, 2048, 2048 * 320, 24, 2)); // two workers, twice the lines
+	// Few rows ahead: the prefetch distance is the bound (4 rows x 5 lines = 20 < 32).
+	EXPECT_EQ(750u * 512, modeledNs(c, 2048, 2048 * 320, 4, 1));
+	// 0 = no per-core bound: rows in flight = prefetch distance x workers (24 x 5 lines).
+	c.mlpLines = 0;
+	EXPECT_EQ(750u * 86, modeledNs(c, 2048, 2048 * 320, 24, 1)); // ceil(10240 / 120)
+	// A larger row costs more lines, never fewer rounds.
+	c.mlpLines = 32;
+	EXPECT_LT(modeledNs(c, 2048, 2048 * 256, 24, 1), modeledNs(c, 2048, 2048 * 320, 24, 1));
+}
+
 } // namespace
 
 TEST_P(KernelTest, DestinationIndexPlacesEachRow)

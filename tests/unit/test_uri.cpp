@@ -57,6 +57,14 @@ TEST(Uri, EmulUrisWithParameters)
 	EXPECT_TRUE(p->cost.enabled());
 	EXPECT_EQ(p->params.size(), 4u);
 
+	EXPECT_EQ(p->cost.mlpLines, 32u) << "default per-core lines in flight";
+	auto mlp = parseRegionUri("emul:p?latency_ns=750&mlp_lines=16");
+	ASSERT_TRUE(mlp) << mlp.status().message();
+	EXPECT_EQ(mlp->cost.mlpLines, 16u);
+	auto unbounded = parseRegionUri("emul:p?mlp_lines=0");
+	ASSERT_TRUE(unbounded);
+	EXPECT_EQ(unbounded->cost.mlpLines, 0u);
+
 	auto bw = parseRegionUri("emul:p?bw_gbps=8");
 	ASSERT_TRUE(bw);
 	EXPECT_DOUBLE_EQ(bw->cost.linkGbps, 8.0) << "bw_gbps is an alias of link_gbps";
@@ -96,6 +104,8 @@ TEST(Uri, BadParametersAndNames)
 		{"emul:x?latency_ns=1e3", "latency_ns"},
 		{"emul:x?latency_ns=100001", "latency_ns"},
 		{"emul:x?link_gbps=-1", "link_gbps"},
+		{"emul:x?mlp_lines=5000", "mlp_lines"},
+		{"emul:x?mlp_lines=many", "mlp_lines"},
 		{"emul:x?switch_gbps=fast", "switch_gbps"},
 		{"emul:x?colour=blue", "unknown parameter 'colour'"},
 		{"emul:x?node", "key=value"},
