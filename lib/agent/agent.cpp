@@ -990,12 +990,12 @@ int HostAgent::processTicketOnce(Ticket &t)
 		job.rows = t.missRows.data();
 		job.count = misses;
 		// Packed output: straight into the staging slot; other formats: packed into the
-		// pipeline's scratch first, converted below. On the host device, when nothing comes
-		// from or goes to the hot-row tier (no tier, packed output), rows are gathered in
-		// place: each distinct row straight into the output row of its first use (the
-		// identity when all are distinct, the usual decode step), and the repeats are
-		// copied from there; no staging copy, no scatter pass.
-		const bool inPlace = !convert_ && !cache_ && device_->kind() == device::Kind::Host;
+		// pipeline's scratch first, converted below. On the host device with packed output,
+		// rows are gathered in place: each distinct pool row straight into the output row
+		// of its first use (the identity when all are distinct, the usual decode step);
+		// then hot-tier hits are copied from the tier, repeats from their first use, and
+		// admitted rows from the output into the tier; no staging copy, no scatter pass.
+		const bool inPlace = !convert_ && device_->kind() == device::Kind::Host;
 		uint8_t *const packedDst = convert_ ? packedScratch_.data() : inPlace ? buf.output : buf.stagingRows;
 		job.dst = packedDst;
 		job.dstStride = rowStride_;
@@ -1062,11 +1062,19 @@ int HostAgent::processTicketOnce(Ticket &t)
 				return rc;
 			}
 		} else if (inPlace) {
+			if (cache_ && misses != n)
+				copyHotRows(index, n, device_->cacheRows(), buf.output);
 			for (size_t k = 0; k < dups; k++) {
 				const size_t i = dupPos[k];
+				if (index[i] & device::kFromCache)
+					continue; // a repeat of a hit: copied from the tier above
 				std::memcpy(buf.output + i * rowStride_, buf.output + (size_t)missPos[index[i]] * rowStride_,
 					    rowStride_);
 			}
+			uint8_t *const cacheBase = cache_ ? device_->cacheRows() : nullptr;
+			for (size_t k = 0; k < admits; k++)
+				std::memcpy(cacheBase + (size_t)admit[2 * k + 1] * rowStride_,
+					    buf.output + (size_t)missPos[admit[2 * k]] * rowStride_, rowStride_);
 			if (int rc = device_->submitLayer(t.slot, l, 0, 0, 0, rowStride_); rc != 0) {
 				setError("device: " + device_->lastError());
 				return rc;
@@ -1091,6 +1099,32 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 	}
 	return 0;
+}
+
+// In-place host path: output row i = tier row (index[i] & ~kFromCache) for every entry
+// served by the hot-row tier (hits and their repeats). Tier rows are random reads of a
+// large buffer: every line of a row is prefetched well ahead.
+void HostAgent::copyHotRows(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *out) const
+{
+	constexpr size_t kAhead = 16;
+	const size_t stride = rowStride_;
+	auto prefetchRow = [&](size_t i) {
+		const uint32_t e = index[i];
+		if (e & device::kFromCache) {
+			const uint8_t *p = cacheRows + (size_t)(e & ~device::kFromCache) * stride;
+			for (size_t o = 0; o < stride; o += 64)
+				__builtin_prefetch(p + o);
+		}
+	};
+	for (size_t i = 0; i < kAhead && i < n; i++)
+		prefetchRow(i);
+	for (size_t i = 0; i < n; i++) {
+		if (i + kAhead < n)
+			prefetchRow(i + kAhead);
+		const uint32_t e = index[i];
+		if (e & device::kFromCache)
+			std::memcpy(out + i * stride, cacheRows + (size_t)(e & ~device::kFromCache) * stride, stride);
+	}
 }
 
 // Output rows 0..n-1 in the agent's format: row i from index[i] (a gathered packed row of
@@ -1148,14 +1182,23 @@ HostAgent::Ticket *HostAgent::findTicket(uint64_t id) const
 // How long wait() spins before it sleeps on the ticket.
 constexpr uint64_t kWaitSpinNs = 1000000;
 
-int HostAgent::wait(uint64_t ticket, int layerIndex)
+int HostAgent::findLayerWait(uint64_t ticket, int layerIndex, Ticket **t, uint32_t *need) const
 {
-	Ticket *t = findTicket(ticket);
-	if (!t)
+	*t = findTicket(ticket);
+	if (!*t)
 		return -ENOENT;
 	if (layerIndex >= (int)layerCount_)
 		return -EINVAL;
-	uint32_t need = layerIndex < 0 ? (uint32_t)layerCount_ : (uint32_t)layerIndex + 1;
+	*need = layerIndex < 0 ? (uint32_t)layerCount_ : (uint32_t)layerIndex + 1;
+	return 0;
+}
+
+int HostAgent::wait(uint64_t ticket, int layerIndex)
+{
+	Ticket *t;
+	uint32_t need;
+	if (int rc = findLayerWait(ticket, layerIndex, &t, &need); rc != 0)
+		return rc;
 	metrics_->waits.fetch_add(1, std::memory_order_relaxed);
 	uint32_t done = t->layersDone.load(std::memory_order_acquire);
 	if (done < need) {
@@ -1192,12 +1235,10 @@ int HostAgent::wait(uint64_t ticket, int layerIndex)
 
 int HostAgent::poll(uint64_t ticket, int layerIndex) const
 {
-	Ticket *t = findTicket(ticket);
-	if (!t)
-		return -ENOENT;
-	if (layerIndex >= (int)layerCount_)
-		return -EINVAL;
-	uint32_t need = layerIndex < 0 ? (uint32_t)layerCount_ : (uint32_t)layerIndex + 1;
+	Ticket *t;
+	uint32_t need;
+	if (int rc = findLayerWait(ticket, layerIndex, &t, &need); rc != 0)
+		return rc;
 	if (t->layersDone.load(std::memory_order_acquire) < need)
 		return 0;
 	if (int e = t->error.load(std::memory_order_acquire); e != 0)

@@ -167,9 +167,13 @@ private:
 	int processTicket(Ticket &t);
 	int processTicketOnce(Ticket &t);
 	void convertLayer(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *dst);
+	void copyHotRows(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *out) const;
 	void heartbeatOnce();
 	uint64_t oldestPinnedGeneration() const;
 	Ticket *findTicket(uint64_t id) const;
+	// wait()/poll(): the ticket and how many layers must be done for layerIndex (-1 = all);
+	// -ENOENT (unknown or retired ticket) or -EINVAL (no such layer) otherwise.
+	int findLayerWait(uint64_t ticket, int layerIndex, Ticket **t, uint32_t *need) const;
 	void setError(std::string msg) const;
 
 	AgentConfig cfg_;

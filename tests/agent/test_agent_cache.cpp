@@ -107,6 +107,33 @@ TEST(AgentCache, ZipfianStreamHitsAndStaysExact)
 	EXPECT_LT(j["gathered_rows"].get<uint64_t>(), j["unique_rows"].get<uint64_t>());
 }
 
+// A tier far smaller than a step's rows: slots are evicted and refilled inside one
+// ticket, after earlier rows of the same ticket were served from them. Output rows
+// served by the tier must be copied before the admitted rows overwrite their slots.
+TEST(AgentCache, SmallTierEvictsWithinATicketAndStaysExact)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 4);
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 64;
+	auto a = makeAgent(c);
+	Expect e(m);
+	SequenceMix mix(e, m.tokenizerVocabSize, 29);
+	for (int s = 0; s < 60; s++) {
+		mix.next(16, 6, 256, true);
+		uint64_t t = 0;
+		ASSERT_EQ(0, a->prefetch(mix.entries.data(), mix.entries.size(), &t));
+		ASSERT_EQ(0, a->wait(t));
+		std::string why;
+		ASSERT_EQ(0u, outputMismatches(*a, t, mix.expected, m.rowFormat, p.seed, -1, nullptr, &why))
+			<< "step " << s << ": " << why;
+		ASSERT_EQ(0, a->release(t));
+	}
+	auto j = metrics(*a);
+	EXPECT_GT(j["cache"]["hits"].get<uint64_t>(), 0u);
+	EXPECT_GT(j["cache"]["admissions"].get<uint64_t>(), 4u * c.cacheRows) << "slots were reused many times";
+}
+
 TEST(AgentCache, HotSetFilePinsRows)
 {
 	ModelConfig m = tinyModel();
