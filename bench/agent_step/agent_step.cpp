@@ -283,6 +283,7 @@ HostAgent *agentFor(uint32_t latencyNs, benchmark::State &state)
 	c.slots = 3;
 	c.gatherThreads = (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1);
 	c.cacheRows = envBytes("EP_BENCH_CACHE_ROWS", 0);
+	c.cacheAdmit = envBytes("EP_BENCH_CACHE_ADMIT", 1) != 0; // 0: a tier without admission (lookups only)
 	c.outFormat = outputFormat();
 	c.registerHost = false;
 	auto a = HostAgent::create(c);

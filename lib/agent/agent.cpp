@@ -888,7 +888,22 @@ void HostAgent::pipelineLoop()
 		t.state.store(kDone, std::memory_order_release);
 		t.layersDone.store((uint32_t)layerCount_, std::memory_order_release);
 		t.layersDone.notify_all();
+		if (cache_)
+			refillHotTier();
 		spinFrom = nowMonotonicNs();
+	}
+}
+
+// Between tickets: evict the hot tier's next victims in advance (CLOCK sweep, map erase,
+// the victims' frequencies: several cache misses each), so that admission on a ticket's
+// path is a slot pop and an insert. Stops as soon as another ticket is queued.
+void HostAgent::refillHotTier()
+{
+	while (cache_->spares() < cache_->spareCapacity() && !stop_.load(std::memory_order_relaxed)) {
+		if (queueHead_.load(std::memory_order_relaxed) != queueTail_.load(std::memory_order_acquire))
+			return;
+		if (cache_->refill(64) == 0)
+			return; // free slots left, no admission, or only referenced / pinned rows this round
 	}
 }
 
@@ -972,7 +987,9 @@ int HostAgent::processTicketOnce(Ticket &t)
 				*v = (uint32_t)misses;
 				t.missRows[misses] = r;
 				missPos[misses] = (uint32_t)i;
-				int64_t fill = c >= 0 ? c : (cache_ ? cache_->admit(l, r) : -1);
+				// No CLOCK sweep here: a full tier admits into the spare slots refilled
+				// between tickets (refillHotTier), or not at all.
+				int64_t fill = c >= 0 ? c : (cache_ ? cache_->admit(l, r, false) : -1);
 				if (fill >= 0) {
 					admit[2 * admits] = (uint32_t)misses;
 					admit[2 * admits + 1] = (uint32_t)fill;

@@ -5,6 +5,7 @@
 #include "util/hash_util.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +21,9 @@ HotRowCache::HotRowCache(size_t capacity, bool admit)
 	size_t lines = pow2AtLeast(std::max<size_t>(capacity * 16 / kSketchLine, 16));
 	sketch_.assign(lines * kSketchLine, 0);
 	sketchLineMask_ = lines - 1;
+	// A reserve of ~1/32 of the tier (at most 8192 slots) evicted ahead of need.
+	spareCap_ = std::clamp<size_t>(capacity / 32, capacity ? 1 : 0, 8192);
+	spare_.reserve(spareCap_);
 	resetFree();
 }
 
@@ -86,11 +90,18 @@ void HotRowCache::touch(uint64_t k)
 		if (c < 255)
 			c++;
 	}
-	// Aging: halve every counter after W additions so old popularity fades.
-	if (++sketchAdds_ >= sketch_.size() * 10 / 4) {
-		for (auto &c : sketch_)
-			c >>= 1;
-		sketchAdds_ = 0;
+	// Aging, spread out: every kAgeEvery additions one line of counters is halved, so old
+	// popularity fades with one full sweep per (lines x kAgeEvery) additions, and no
+	// lookup ever pays for halving the whole sketch (16 MiB for a 1 M-row tier) at once.
+	if ((++sketchAdds_ & (kAgeEvery - 1)) == 0) {
+		uint8_t *l = &sketch_[ageLine_ * kSketchLine];
+		for (size_t i = 0; i < kSketchLine; i += 8) {
+			uint64_t w;
+			std::memcpy(&w, l + i, 8);
+			w = (w >> 1) & 0x7f7f7f7f7f7f7f7full; // each byte halved
+			std::memcpy(l + i, &w, 8);
+		}
+		ageLine_ = (ageLine_ + 1) & sketchLineMask_;
 	}
 }
 
@@ -106,14 +117,26 @@ int64_t HotRowCache::find(uint32_t layer, uint64_t row)
 	size_t i = probe(k);
 	if (map_[i].key == k) {
 		stats_.hits++;
-		slotRef_[map_[i].slot] = 1;
+		if (admitEnabled_)
+			slotRef_[map_[i].slot] = 1; // CLOCK's reference bit (a static set never evicts)
 		return (int64_t)map_[i].slot;
 	}
 	stats_.misses++;
 	return -1;
 }
 
-int64_t HotRowCache::admit(uint32_t layer, uint64_t row)
+int64_t HotRowCache::takeSlot(uint64_t k, uint32_t s)
+{
+	slotKey_[s] = k;
+	slotRef_[s] = 0;
+	insert(k, s);
+	used_++;
+	stats_.admissions++;
+	stats_.resident = used_;
+	return (int64_t)s;
+}
+
+int64_t HotRowCache::admit(uint32_t layer, uint64_t row, bool evictInline)
 {
 	if (!admitEnabled_ || slotKey_.empty())
 		return -1;
@@ -122,19 +145,27 @@ int64_t HotRowCache::admit(uint32_t layer, uint64_t row)
 	if (!free_.empty()) {
 		uint32_t s = free_.back();
 		free_.pop_back();
-		slotKey_[s] = k;
-		slotRef_[s] = 0;
-		insert(k, s);
-		used_++;
-		stats_.admissions++;
-		stats_.resident = used_;
-		return (int64_t)s;
+		return takeSlot(k, s);
+	}
+	if (!spare_.empty()) {
+		// TinyLFU against the victim refill chose: the miss must be seen more often.
+		if (frequency(k) <= spare_.back().frequency) {
+			stats_.rejected++;
+			return -1;
+		}
+		uint32_t s = spare_.back().slot;
+		spare_.pop_back();
+		return takeSlot(k, s);
+	}
+	if (!evictInline) {
+		stats_.rejected++;
+		return -1;
 	}
 	// CLOCK: find a victim with a clear reference bit (bounded sweep).
 	for (size_t step = 0; step < 2 * n; step++) {
 		size_t s = hand_;
 		hand_ = (hand_ + 1) % n;
-		if (slotPinned_[s])
+		if (slotPinned_[s] || slotKey_[s] == kEmpty)
 			continue;
 		if (slotRef_[s]) {
 			slotRef_[s] = 0;
@@ -153,6 +184,33 @@ int64_t HotRowCache::admit(uint32_t layer, uint64_t row)
 	}
 	stats_.rejected++;
 	return -1;
+}
+
+size_t HotRowCache::refill(size_t want)
+{
+	if (!admitEnabled_ || slotKey_.empty() || !free_.empty())
+		return 0; // free slots left: nothing needs evicting yet
+	const size_t n = slotKey_.size();
+	size_t added = 0;
+	// Bounded work per call: a sweep over referenced rows clears their bits as it goes.
+	for (size_t step = 0, steps = 16 * want + 64; added < want && spare_.size() < spareCap_ && step < steps; step++) {
+		size_t s = hand_;
+		hand_ = (hand_ + 1) % n;
+		if (slotPinned_[s] || slotKey_[s] == kEmpty)
+			continue;
+		if (slotRef_[s]) {
+			slotRef_[s] = 0;
+			continue;
+		}
+		spare_.push_back(Spare{(uint32_t)s, frequency(slotKey_[s])});
+		erase(slotKey_[s]);
+		slotKey_[s] = kEmpty;
+		used_--;
+		stats_.evictions++;
+		added++;
+	}
+	stats_.resident = used_;
+	return added;
 }
 
 int64_t HotRowCache::pin(uint32_t layer, uint64_t row)
@@ -185,6 +243,7 @@ void HotRowCache::clear()
 	std::fill(map_.begin(), map_.end(), MapEntry{kEmpty, 0});
 	used_ = 0;
 	hand_ = 0;
+	spare_.clear();
 	resetFree();
 	stats_.pinned = 0;
 	stats_.resident = 0;
@@ -193,6 +252,7 @@ void HotRowCache::clear()
 void HotRowCache::clearUnpinned()
 {
 	free_.clear();
+	spare_.clear(); // its slots are empty: they go back to free_ below
 	for (size_t s = slotKey_.size(); s-- > 0;) {
 		slotRef_[s] = 0;
 		if (slotPinned_[s])

@@ -22,6 +22,7 @@ namespace engrampool::cache {
 
 struct Stats {
 	uint64_t hits = 0, misses = 0, admissions = 0, evictions = 0, rejected = 0;
+	// evictions: rows the tier dropped (inline CLOCK, or in advance by refill)
 	uint64_t pinned = 0, resident = 0;
 };
 
@@ -34,8 +35,17 @@ public:
 	// Slot holding (layer, row), or -1. Counts a hit or a miss.
 	int64_t find(uint32_t layer, uint64_t row);
 	// Decide whether a miss enters the cache; returns the slot the caller must fill
-	// with the row's bytes before the next lookup can hit it, or -1.
-	int64_t admit(uint32_t layer, uint64_t row);
+	// with the row's bytes before the next lookup can hit it, or -1. A full tier takes
+	// the slot of the spare reserve's next victim (see refill) when the miss is seen more
+	// often than that victim was; with no spare it runs CLOCK here when evictInline,
+	// else rejects the miss (the agent's hot path: no sweep, no eviction's cache misses).
+	int64_t admit(uint32_t layer, uint64_t row, bool evictInline = true);
+	// Evict up to `n` CLOCK victims in advance into the spare reserve (at most
+	// spareCapacity() slots), remembering each victim's frequency for admit's comparison.
+	// The agent calls this between tickets, off the ticket's path. Returns slots added.
+	size_t refill(size_t n);
+	size_t spares() const { return spare_.size(); }
+	size_t spareCapacity() const { return spareCap_; }
 	// Pin (layer, row) into a free slot (static hot set). Returns the slot or -1 when full.
 	int64_t pin(uint32_t layer, uint64_t row);
 	// Forget everything (pins included).
@@ -94,11 +104,20 @@ private:
 	size_t hand_ = 0;
 	size_t used_ = 0;
 	std::vector<uint32_t> free_;        // free slots (stack)
+	struct Spare {
+		uint32_t slot;
+		uint32_t frequency;           // the evicted row's estimated frequency
+	};
+	std::vector<Spare> spare_;          // slots evicted in advance (stack), never more than spareCap_
+	size_t spareCap_ = 0;
+	int64_t takeSlot(uint64_t k, uint32_t s);
 	void resetFree();
 	static constexpr size_t kSketchLine = 64;
 	std::vector<uint8_t, HugePageAllocator<uint8_t>> sketch_; // blocked count-min sketch (lines of 64 counters), halved periodically
 	size_t sketchLineMask_ = 0;
 	uint64_t sketchAdds_ = 0;
+	static constexpr uint64_t kAgeEvery = 128; // additions per halved line (a power of two)
+	size_t ageLine_ = 0;                       // the next line to halve
 	Stats stats_;
 };
 

@@ -107,10 +107,10 @@ TEST(AgentCache, ZipfianStreamHitsAndStaysExact)
 	EXPECT_LT(j["gathered_rows"].get<uint64_t>(), j["unique_rows"].get<uint64_t>());
 }
 
-// A tier far smaller than a step's rows: slots are evicted and refilled inside one
-// ticket, after earlier rows of the same ticket were served from them. Output rows
-// served by the tier must be copied before the admitted rows overwrite their slots.
-TEST(AgentCache, SmallTierEvictsWithinATicketAndStaysExact)
+// A tier far smaller than a step's rows: its slots are evicted (between tickets, into
+// the spare reserve) and refilled again and again, while every ticket copies hits out
+// of the tier and admitted rows into it. Every output row must stay exact.
+TEST(AgentCache, SmallTierReusesSlotsAndStaysExact)
 {
 	ModelConfig m = tinyModel();
 	AgentPool p(m, 4);
@@ -131,7 +131,7 @@ TEST(AgentCache, SmallTierEvictsWithinATicketAndStaysExact)
 	}
 	auto j = metrics(*a);
 	EXPECT_GT(j["cache"]["hits"].get<uint64_t>(), 0u);
-	EXPECT_GT(j["cache"]["admissions"].get<uint64_t>(), 4u * c.cacheRows) << "slots were reused many times";
+	EXPECT_GT(j["cache"]["admissions"].get<uint64_t>(), 2u * c.cacheRows) << "slots were reused";
 }
 
 TEST(AgentCache, HotSetFilePinsRows)
