@@ -67,6 +67,8 @@ struct HostAgent::Ticket {
 	std::vector<uint64_t> missRows;   // rows to gather for the layer in flight
 	std::vector<uint32_t> missPos;    // in place: output row of each miss (its first use)
 	std::vector<uint32_t> dupPos;     // in place: output rows that repeat an earlier row
+	std::vector<uint64_t> hitRows;    // in place: hot-tier slot of each hit (tier on)
+	std::vector<uint32_t> hitPos;     // in place: output row of each hit (its first use)
 };
 
 // Live sequences: seqId -> streaming state, fixed capacity, no allocation per step.
@@ -361,6 +363,10 @@ Status HostAgent::init(const AgentConfig &cfg)
 		t->missRows.resize(maxRows);
 		t->missPos.resize(maxRows);
 		t->dupPos.resize(maxRows);
+		if (cfg.cacheRows) {
+			t->hitRows.resize(maxRows);
+			t->hitPos.resize(maxRows);
+		}
 		tickets_.push_back(std::move(t));
 	}
 	queue_ = std::vector<std::atomic<uint64_t>>(pow2AtLeast(cfg.slots + 1));
@@ -953,7 +959,9 @@ int HostAgent::processTicketOnce(Ticket &t)
 		const uint64_t *ids = t.rowIds.data() + (size_t)l * n;
 		uint32_t *index = buf.stagingIndex;
 		uint32_t *admit = buf.stagingAdmit;
-		size_t misses = 0, admits = 0, unique = 0, dups = 0;
+		size_t misses = 0, admits = 0, unique = 0, dups = 0, hits = 0;
+		// Packed output on the host device: gathered in place (see below).
+		const bool inPlace = !convert_ && device_->kind() == device::Kind::Host;
 		uint32_t *const missPos = t.missPos.data();
 		uint32_t *const dupPos = t.dupPos.data();
 		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
@@ -982,7 +990,15 @@ int HostAgent::processTicketOnce(Ticket &t)
 			unique++;
 			int64_t c = cache_ ? cache_->find(l, r) : -1;
 			if (c >= 0 && slotFilled_[(size_t)c]) {
-				*v = device::kFromCache | (uint32_t)c;
+				if (inPlace) {
+					// Copied by the gather engine from the tier below; repeats copy
+					// from this first use (kFromCache | hit ordinal, in place only).
+					*v = device::kFromCache | (uint32_t)hits;
+					t.hitRows[hits] = (uint64_t)c;
+					t.hitPos[hits++] = (uint32_t)i;
+				} else {
+					*v = device::kFromCache | (uint32_t)c;
+				}
 			} else {
 				*v = (uint32_t)misses;
 				t.missRows[misses] = r;
@@ -1010,9 +1026,9 @@ int HostAgent::processTicketOnce(Ticket &t)
 		// pipeline's scratch first, converted below. On the host device with packed output,
 		// rows are gathered in place: each distinct pool row straight into the output row
 		// of its first use (the identity when all are distinct, the usual decode step);
-		// then hot-tier hits are copied from the tier, repeats from their first use, and
-		// admitted rows from the output into the tier; no staging copy, no scatter pass.
-		const bool inPlace = !convert_ && device_->kind() == device::Kind::Host;
+		// then hot-tier hits are gathered from the tier (same engine, same threads, no cost
+		// model), repeats copied from their first use, and admitted rows from the output
+		// into the tier; no staging copy, no scatter pass.
 		uint8_t *const packedDst = convert_ ? packedScratch_.data() : inPlace ? buf.output : buf.stagingRows;
 		job.dst = packedDst;
 		job.dstStride = rowStride_;
@@ -1079,14 +1095,28 @@ int HostAgent::processTicketOnce(Ticket &t)
 				return rc;
 			}
 		} else if (inPlace) {
-			if (cache_ && misses != n)
-				copyHotRows(index, n, device_->cacheRows(), buf.output);
+			if (hits) {
+				gather::Job hj;
+				hj.table = device_->cacheRows();
+				hj.tableRows = cfg_.cacheRows;
+				hj.rowStride = rowStride_;
+				hj.rowBytes = rowBytes_;
+				hj.rows = t.hitRows.data();
+				hj.count = hits;
+				hj.dst = buf.output;
+				hj.dstStride = rowStride_;
+				hj.dstIndex = t.hitPos.data();
+				hj.local = true;
+				if (int rc = gather_->run(hj); rc != 0) {
+					setError("copy from the hot-row tier faulted");
+					return rc;
+				}
+			}
 			for (size_t k = 0; k < dups; k++) {
 				const size_t i = dupPos[k];
-				if (index[i] & device::kFromCache)
-					continue; // a repeat of a hit: copied from the tier above
-				std::memcpy(buf.output + i * rowStride_, buf.output + (size_t)missPos[index[i]] * rowStride_,
-					    rowStride_);
+				const uint32_t e = index[i];
+				const size_t first = (e & device::kFromCache) ? t.hitPos[e & ~device::kFromCache] : missPos[e];
+				std::memcpy(buf.output + i * rowStride_, buf.output + first * rowStride_, rowStride_);
 			}
 			uint8_t *const cacheBase = cache_ ? device_->cacheRows() : nullptr;
 			for (size_t k = 0; k < admits; k++)
@@ -1116,32 +1146,6 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 	}
 	return 0;
-}
-
-// In-place host path: output row i = tier row (index[i] & ~kFromCache) for every entry
-// served by the hot-row tier (hits and their repeats). Tier rows are random reads of a
-// large buffer: every line of a row is prefetched well ahead.
-void HostAgent::copyHotRows(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *out) const
-{
-	constexpr size_t kAhead = 16;
-	const size_t stride = rowStride_;
-	auto prefetchRow = [&](size_t i) {
-		const uint32_t e = index[i];
-		if (e & device::kFromCache) {
-			const uint8_t *p = cacheRows + (size_t)(e & ~device::kFromCache) * stride;
-			for (size_t o = 0; o < stride; o += 64)
-				__builtin_prefetch(p + o);
-		}
-	};
-	for (size_t i = 0; i < kAhead && i < n; i++)
-		prefetchRow(i);
-	for (size_t i = 0; i < n; i++) {
-		if (i + kAhead < n)
-			prefetchRow(i + kAhead);
-		const uint32_t e = index[i];
-		if (e & device::kFromCache)
-			std::memcpy(out + i * stride, cacheRows + (size_t)(e & ~device::kFromCache) * stride, stride);
-	}
 }
 
 // Output rows 0..n-1 in the agent's format: row i from index[i] (a gathered packed row of

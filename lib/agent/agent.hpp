@@ -168,7 +168,6 @@ private:
 	int processTicketOnce(Ticket &t);
 	void convertLayer(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *dst);
 	void refillHotTier();
-	void copyHotRows(const uint32_t *index, size_t n, const uint8_t *cacheRows, uint8_t *out) const;
 	void heartbeatOnce();
 	uint64_t oldestPinnedGeneration() const;
 	Ticket *findTicket(uint64_t id) const;

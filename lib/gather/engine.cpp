@@ -181,9 +181,10 @@ public:
 			warmUntil_.store(0, std::memory_order_relaxed); // the run warm() announced is here
 		if (job.count == 0 || job.rowBytes == 0)
 			return 0;
-		const uint64_t t0 = opts_.cost.enabled() ? nowNs() : 0;
+		const uint64_t t0 = opts_.cost.enabled() && !job.local ? nowNs() : 0;
 		// Issued now: queued behind the traffic other hosts reserved before.
-		const uint64_t switchDone = switch_ ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
+		const uint64_t switchDone =
+			switch_ && !job.local ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
 		uint32_t workers = 1;
 		int rc;
 		if (helpers_.empty() || job.count < opts_.parallelThreshold) {

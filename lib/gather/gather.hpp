@@ -27,6 +27,8 @@ struct Job {
 	uint8_t *dst = nullptr;
 	size_t dstStride = 0;             // bytes between rows in dst (>= rowBytes)
 	const uint32_t *dstIndex = nullptr; // optional: destination row of each rows[i]
+	bool local = false;               // the source is local memory (the hot-row tier), not the
+	                                  // pool: no cost model, no switch reservation
 };
 
 // Copy kernels. Auto picks the widest the CPU runs (EP_GATHER_ISA=naive|scalar|avx2|avx512
