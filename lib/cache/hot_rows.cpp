@@ -161,8 +161,26 @@ int64_t HotRowCache::admit(uint32_t layer, uint64_t row, bool evictInline)
 		stats_.rejected++;
 		return -1;
 	}
-	// CLOCK: find a victim with a clear reference bit (bounded sweep).
-	for (size_t step = 0; step < 2 * n; step++) {
+	size_t budget = 2 * n;
+	const int64_t v = clockVictim(budget);
+	if (v < 0 || frequency(k) <= frequency(slotKey_[(size_t)v])) {
+		stats_.rejected++;
+		return -1;
+	}
+	const size_t s = (size_t)v;
+	erase(slotKey_[s]);
+	slotKey_[s] = k;
+	insert(k, (uint32_t)s);
+	stats_.evictions++;
+	stats_.admissions++;
+	return (int64_t)s;
+}
+
+int64_t HotRowCache::clockVictim(size_t &budget)
+{
+	const size_t n = slotKey_.size();
+	while (budget) {
+		budget--;
 		size_t s = hand_;
 		hand_ = (hand_ + 1) % n;
 		if (slotPinned_[s] || slotKey_[s] == kEmpty)
@@ -171,18 +189,8 @@ int64_t HotRowCache::admit(uint32_t layer, uint64_t row, bool evictInline)
 			slotRef_[s] = 0;
 			continue;
 		}
-		if (frequency(k) <= frequency(slotKey_[s])) {
-			stats_.rejected++;
-			return -1;
-		}
-		erase(slotKey_[s]);
-		slotKey_[s] = k;
-		insert(k, (uint32_t)s);
-		stats_.evictions++;
-		stats_.admissions++;
 		return (int64_t)s;
 	}
-	stats_.rejected++;
 	return -1;
 }
 
@@ -190,18 +198,14 @@ size_t HotRowCache::refill(size_t want)
 {
 	if (!admitEnabled_ || slotKey_.empty() || !free_.empty())
 		return 0; // free slots left: nothing needs evicting yet
-	const size_t n = slotKey_.size();
 	size_t added = 0;
 	// Bounded work per call: a sweep over referenced rows clears their bits as it goes.
-	for (size_t step = 0, steps = 16 * want + 64; added < want && spare_.size() < spareCap_ && step < steps; step++) {
-		size_t s = hand_;
-		hand_ = (hand_ + 1) % n;
-		if (slotPinned_[s] || slotKey_[s] == kEmpty)
-			continue;
-		if (slotRef_[s]) {
-			slotRef_[s] = 0;
-			continue;
-		}
+	size_t budget = 16 * want + 64;
+	while (added < want && spare_.size() < spareCap_) {
+		const int64_t v = clockVictim(budget);
+		if (v < 0)
+			break;
+		const size_t s = (size_t)v;
 		spare_.push_back(Spare{(uint32_t)s, frequency(slotKey_[s])});
 		erase(slotKey_[s]);
 		slotKey_[s] = kEmpty;

@@ -111,6 +111,9 @@ private:
 	std::vector<Spare> spare_;          // slots evicted in advance (stack), never more than spareCap_
 	size_t spareCap_ = 0;
 	int64_t takeSlot(uint64_t k, uint32_t s);
+	// CLOCK: the next unpinned resident slot whose reference bit is clear (clearing the
+	// bits it passes), looking at no more than `budget` slots (decremented); -1 if none.
+	int64_t clockVictim(size_t &budget);
 	void resetFree();
 	static constexpr size_t kSketchLine = 64;
 	std::vector<uint8_t, HugePageAllocator<uint8_t>> sketch_; // blocked count-min sketch (lines of 64 counters), halved periodically
