@@ -5,6 +5,8 @@
 #include "util/hash_util.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -292,12 +294,23 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> HotRowCache::loadFrequencyFil
 		if (hash != std::string::npos)
 			line.resize(hash);
 		std::istringstream ss(line);
-		long long layer, row, count = 1;
-		if (!(ss >> layer))
+		std::vector<std::string> words;
+		for (std::string w; ss >> w;)
+			words.push_back(w);
+		if (words.empty())
 			continue; // blank line
-		if (!(ss >> row) || layer < 0 || row < 0 || ((ss >> count) && count < 0))
+		// Every field a whole non-negative integer: "abc 1 2" or "1 2 3x" is an error, never
+		// a skipped line or a count of 0; a layer id must fit 32 bits.
+		auto number = [](const std::string &w, uint64_t &v) {
+			auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
+			return ec == std::errc() && end == w.data() + w.size();
+		};
+		uint64_t layer = 0, row = 0, count = 1;
+		if (words.size() < 2 || words.size() > 3 || !number(words[0], layer) || layer > UINT32_MAX ||
+		    !number(words[1], row) || (words.size() == 3 && !number(words[2], count)))
 			return makeError(-EINVAL, path + ":" + std::to_string(lineNo) +
-							  ": expected 'LAYER_ID ROW_ID [COUNT]' with non-negative integers");
+							  ": expected 'LAYER_ID ROW_ID [COUNT]' with non-negative integers (layer < 2^32), found '" +
+							  line.substr(0, 80) + "'");
 		entries.push_back({(uint64_t)count, (uint32_t)layer, (uint64_t)row});
 	}
 	std::stable_sort(entries.begin(), entries.end(), [](const Entry &a, const Entry &b) { return a.count > b.count; });

@@ -424,7 +424,12 @@ TEST(HotRows, FrequencyFile)
 	for (const Bad &bad : {Bad{"no_row.txt", "0 10 5\n# ok\n7\n", ":3"},
 			       Bad{"neg_count.txt", "1 2 -3\n", ":1"},
 			       Bad{"neg_row.txt", "0 1 1\n1 -2 3\n", ":2"},
-			       Bad{"word_row.txt", "\n4 many 3\n", ":2"}}) {
+			       Bad{"word_row.txt", "\n4 many 3\n", ":2"},
+			       Bad{"word_layer.txt", "0 1 1\nabc 1 2\n", ":2"},
+			       Bad{"word_count.txt", "1 2 abc\n", ":1"},
+			       Bad{"suffix_count.txt", "1 2 3x\n", ":1"},
+			       Bad{"wide_layer.txt", "4294967296 1 1\n", ":1"},
+			       Bad{"extra_field.txt", "1 2 3 4\n", ":1"}}) {
 		const std::string p = dir.file(bad.name);
 		writeFile(p, bad.text);
 		auto r = HotRowCache::loadFrequencyFile(p, 10);
