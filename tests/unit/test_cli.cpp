@@ -147,6 +147,13 @@ TEST_F(Cli, JsonDocumentsOfEveryCommand)
 	EXPECT_EQ(j["used_bytes"], 8ull << 20);
 	EXPECT_EQ(j["free_bytes"], 22ull << 20);
 	EXPECT_EQ(j["region"]["kind"], "emul");
+	expectKeys(j["region"]["cost_model"], {"latency_ns", "link_gbps", "switch_gbps", "mlp_lines"}, "stat cost_model");
+	EXPECT_EQ(j["region"]["cost_model"]["mlp_lines"], 32) << "the default per-thread lines in flight";
+	// The cost model is the URI's: another process attaching with other parameters sees its own.
+	r = runCli("stat --json '" + uri + "?latency_ns=750&mlp_lines=16'");
+	ASSERT_EQ(r.rc, 0) << r.err;
+	EXPECT_EQ(r.json()["region"]["cost_model"]["latency_ns"], 750);
+	EXPECT_EQ(r.json()["region"]["cost_model"]["mlp_lines"], 16);
 
 	r = runCli("verify --json " + uri);
 	ASSERT_EQ(r.rc, 0) << r.err;
