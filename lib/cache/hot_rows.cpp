@@ -19,9 +19,6 @@ HotRowCache::HotRowCache(size_t capacity, bool admit)
 	size_t m = pow2AtLeast(capacity * 2 + 1);
 	map_.assign(m, MapEntry{kEmpty, 0});
 	mapMask_ = m - 1;
-	size_t bits = pow2AtLeast(std::max<size_t>(capacity * 8, 64));
-	filter_.assign(bits / 64, 0);
-	filterMask_ = bits - 1;
 	// 16 counters per row of capacity (as a 4 x 4-capacity count-min sketch had).
 	size_t lines = pow2AtLeast(std::max<size_t>(capacity * 16 / kSketchLine, 16));
 	sketch_.assign(lines * kSketchLine, 0);
@@ -51,19 +48,6 @@ void HotRowCache::insert(uint64_t k, uint32_t slot)
 {
 	size_t i = probe(k);
 	map_[i] = MapEntry{k, slot};
-	const size_t b = filterBit(k);
-	filter_[b >> 6] |= uint64_t(1) << (b & 63);
-}
-
-void HotRowCache::rebuildFilter()
-{
-	std::fill(filter_.begin(), filter_.end(), 0);
-	for (uint64_t k : slotKey_)
-		if (k != kEmpty) {
-			const size_t b = filterBit(k);
-			filter_[b >> 6] |= uint64_t(1) << (b & 63);
-		}
-	filterStale_ = 0;
 }
 
 void HotRowCache::erase(uint64_t k)
@@ -71,7 +55,6 @@ void HotRowCache::erase(uint64_t k)
 	size_t i = probe(k);
 	if (map_[i].key != k)
 		return;
-	filterStale_++;
 	// Backward-shift deletion keeps probe chains intact without tombstones.
 	size_t j = i;
 	for (;;) {
@@ -133,10 +116,6 @@ int64_t HotRowCache::find(uint32_t layer, uint64_t row)
 	uint64_t k = key(layer, row);
 	if (admitEnabled_)
 		touch(k);
-	if (!mayHold(k)) {
-		stats_.misses++;
-		return -1;
-	}
 	size_t i = probe(k);
 	if (map_[i].key == k) {
 		stats_.hits++;
@@ -196,8 +175,6 @@ int64_t HotRowCache::admit(uint32_t layer, uint64_t row, bool evictInline)
 	insert(k, (uint32_t)s);
 	stats_.evictions++;
 	stats_.admissions++;
-	if (filterStale_ > n / 2)
-		rebuildFilter();
 	return (int64_t)s;
 }
 
@@ -238,8 +215,6 @@ size_t HotRowCache::refill(size_t want)
 		stats_.evictions++;
 		added++;
 	}
-	if (filterStale_ > slotKey_.size() / 2)
-		rebuildFilter(); // between tickets, like the rest of refill
 	stats_.resident = used_;
 	return added;
 }
@@ -272,8 +247,6 @@ void HotRowCache::clear()
 	std::fill(slotRef_.begin(), slotRef_.end(), 0);
 	std::fill(slotPinned_.begin(), slotPinned_.end(), 0);
 	std::fill(map_.begin(), map_.end(), MapEntry{kEmpty, 0});
-	std::fill(filter_.begin(), filter_.end(), 0);
-	filterStale_ = 0;
 	used_ = 0;
 	hand_ = 0;
 	spare_.clear();
@@ -299,7 +272,6 @@ void HotRowCache::clearUnpinned()
 	}
 	std::reverse(free_.begin(), free_.end());
 	hand_ = 0;
-	rebuildFilter(); // only the pins are left
 	stats_.resident = used_;
 }
 

@@ -61,8 +61,7 @@ public:
 		if (slotKey_.empty())
 			return;
 		uint64_t k = key(layer, row);
-		if (mayHold(k)) // most rows of a mostly-missing stream skip the map line
-			__builtin_prefetch(&map_[home(k)]);
+		__builtin_prefetch(&map_[home(k)]);
 		if (admitEnabled_)
 			__builtin_prefetch(&sketch_[sketchLine(k)]);
 	}
@@ -86,13 +85,6 @@ private:
 	// sketch: one cache miss per touch instead of four).
 	size_t sketchLine(uint64_t k) const { return (mixKey(k ^ 0x51ed27ull) & sketchLineMask_) * kSketchLine; }
 	size_t probe(uint64_t k) const;
-	// Residency filter: one bit per hash of a resident key, 8 bits per slot (1 MiB for a
-	// 1 M-row tier: it stays in L2, where the map does not). A clear bit means "not here"
-	// and saves the map's cache miss; evictions leave their bits set until the filter is
-	// rebuilt (after capacity / 2 of them), so false positives stay near 12 %.
-	size_t filterBit(uint64_t k) const { return mixKey(k ^ 0x2545f4914f6cdd1dull) & filterMask_; }
-	bool mayHold(uint64_t k) const { return (filter_[filterBit(k) >> 6] >> (filterBit(k) & 63)) & 1; }
-	void rebuildFilter();
 	void insert(uint64_t k, uint32_t slot);
 	void erase(uint64_t k);
 	uint32_t frequency(uint64_t k) const;
@@ -109,9 +101,6 @@ private:
 	};
 	std::vector<MapEntry, HugePageAllocator<MapEntry>> map_; // open addressing, linear probing; key and slot in one line
 	size_t mapMask_ = 0;
-	std::vector<uint64_t, HugePageAllocator<uint64_t>> filter_;
-	size_t filterMask_ = 0;
-	size_t filterStale_ = 0;            // erases since the last rebuild
 	size_t hand_ = 0;
 	size_t used_ = 0;
 	std::vector<uint32_t> free_;        // free slots (stack)
