@@ -8,8 +8,10 @@
 //     at a ticket boundary, while tickets keep the view they pinned
 //   pipeline thread, per layer: dedup -> hot-row tier -> gather misses from the pool
 //   into the ticket's pinned staging slot -> device copy + scatter -> layer complete
-//   (host device without a hot tier, packed rows: gathered in place into the output,
-//   repeats copied from the first use; no staging, no scatter)
+//   (host device, packed rows: pool misses and hot-tier hits gathered in place into
+//   the output, repeats copied from the first use, admitted rows copied from the output
+//   into the tier; no staging, no scatter). Hot-tier victims are evicted between
+//   tickets (refillHotTier), so admitting on a ticket's path never sweeps CLOCK.
 // One ticket covers all Engram layers of a step and completes layer by layer. A ring
 // of staging slots lets step s+1 be gathered while step s is consumed. Nothing on the
 // per-step path allocates, takes a global lock or formats text.
