@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "util/hash_util.hpp"
 #include "util/huge_alloc.hpp"
 #include "util/status.hpp"
 
@@ -73,17 +74,10 @@ public:
 
 private:
 	static uint64_t key(uint32_t layer, uint64_t row) { return ((uint64_t)layer << 48) ^ row ^ 0x9e3779b97f4a7c15ull; }
-	static uint64_t mixKey(uint64_t k)
-	{
-		k ^= k >> 33;
-		k *= 0xff51afd7ed558ccdull;
-		k ^= k >> 33;
-		return k;
-	}
-	size_t home(uint64_t k) const { return mixKey(k) & mapMask_; }
+	size_t home(uint64_t k) const { return mixBits(k) & mapMask_; }
 	// A key's 4 counters share one 64-byte line of the sketch (a blocked count-min
 	// sketch: one cache miss per touch instead of four).
-	size_t sketchLine(uint64_t k) const { return (mixKey(k ^ 0x51ed27ull) & sketchLineMask_) * kSketchLine; }
+	size_t sketchLine(uint64_t k) const { return (mixBits(k ^ 0x51ed27ull) & sketchLineMask_) * kSketchLine; }
 	size_t probe(uint64_t k) const;
 	void insert(uint64_t k, uint32_t slot);
 	void erase(uint64_t k);
