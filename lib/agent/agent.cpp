@@ -69,6 +69,7 @@ struct HostAgent::Ticket {
 	std::vector<uint32_t> dupPos;     // in place: output rows that repeat an earlier row
 	std::vector<uint64_t> hitRows;    // in place: hot-tier slot of each hit (tier on)
 	std::vector<uint32_t> hitPos;     // in place: output row of each hit (its first use)
+	std::vector<uint32_t> uniqueCode; // tier on: index entry of each distinct row, by first use
 };
 
 // Live sequences: seqId -> streaming state, fixed capacity, no allocation per step.
@@ -366,6 +367,7 @@ Status HostAgent::init(const AgentConfig &cfg)
 		if (cfg.cacheRows) {
 			t->hitRows.resize(maxRows);
 			t->hitPos.resize(maxRows);
+			t->uniqueCode.resize(maxRows);
 		}
 		tickets_.push_back(std::move(t));
 	}
@@ -965,19 +967,17 @@ int HostAgent::processTicketOnce(Ticket &t)
 		uint32_t *const missPos = t.missPos.data();
 		uint32_t *const dupPos = t.dupPos.data();
 		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
-		constexpr size_t kHotAhead = 24;  // hot-tier entries: a larger table, further ahead
+		constexpr size_t kHotAhead = 32;  // hot-tier buckets prefetched ahead
 		dm.reset(n);
-		cache::HotRowCache *const hot = cache_.get();
+		// Pass 1: deduplicate. Each distinct row is listed once (missRows/missPos, by first
+		// use); its index entry is final here when there is no tier (every distinct row is
+		// gathered), else its ordinal, resolved by pass 2.
 		for (size_t i = 0; i < kDedupAhead && i < n; i++)
 			dm.prefetch(ids[i]);
-		for (size_t i = 0; hot && i < kHotAhead && i < n; i++)
-			hot->prefetch(l, ids[i]);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t r = ids[i];
 			if (i + kDedupAhead < n)
 				dm.prefetch(ids[i + kDedupAhead]);
-			if (hot && i + kHotAhead < n)
-				hot->prefetch(l, ids[i + kHotAhead]); // its map entry and counters
 			if (r >= vl.rows)
 				return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
 			bool isNew;
@@ -987,33 +987,56 @@ int HostAgent::processTicketOnce(Ticket &t)
 				dupPos[dups++] = (uint32_t)i;
 				continue;
 			}
-			unique++;
-			int64_t c = cache_ ? cache_->find(l, r) : -1;
-			if (c >= 0 && slotFilled_[(size_t)c]) {
-				if (inPlace) {
-					// Copied by the gather engine from the tier below; repeats copy
-					// from this first use (kFromCache | hit ordinal, in place only).
-					*v = device::kFromCache | (uint32_t)hits;
-					t.hitRows[hits] = (uint64_t)c;
-					t.hitPos[hits++] = (uint32_t)i;
+			*v = (uint32_t)unique;
+			index[i] = (uint32_t)unique;
+			t.missRows[unique] = r;
+			missPos[unique++] = (uint32_t)i;
+		}
+		misses = unique;
+		if (cache::HotRowCache *const hot = cache_.get()) {
+			// Pass 2: look the distinct rows up in the tier, a tight loop with only the
+			// tier's bucket lines in flight. Misses are compacted in place (misses <= u),
+			// hits listed apart; an admitted miss gets its slot filled after the gather.
+			uint32_t *const code = t.uniqueCode.data();
+			misses = 0;
+			for (size_t u = 0; u < kHotAhead && u < unique; u++)
+				hot->prefetch(l, t.missRows[u]);
+			for (size_t u = 0; u < unique; u++) {
+				if (u + kHotAhead < unique)
+					hot->prefetch(l, t.missRows[u + kHotAhead]);
+				const uint64_t r = t.missRows[u];
+				const uint32_t i = missPos[u];
+				const int64_t c = hot->find(l, r);
+				if (c >= 0 && slotFilled_[(size_t)c]) {
+					if (inPlace) {
+						// Copied by the gather engine from the tier below; repeats copy
+						// from this first use (kFromCache | hit ordinal, in place only).
+						code[u] = device::kFromCache | (uint32_t)hits;
+						t.hitRows[hits] = (uint64_t)c;
+						t.hitPos[hits++] = i;
+					} else {
+						code[u] = device::kFromCache | (uint32_t)c;
+						hits++;
+					}
 				} else {
-					*v = device::kFromCache | (uint32_t)c;
+					code[u] = (uint32_t)misses;
+					t.missRows[misses] = r;
+					missPos[misses] = i;
+					// No CLOCK sweep here: a full tier admits into the spare slots refilled
+					// between tickets (refillHotTier), or not at all.
+					int64_t fill = c >= 0 ? c : hot->admit(l, r, false);
+					if (fill >= 0) {
+						admit[2 * admits] = (uint32_t)misses;
+						admit[2 * admits + 1] = (uint32_t)fill;
+						admits++;
+					}
+					misses++;
 				}
-			} else {
-				*v = (uint32_t)misses;
-				t.missRows[misses] = r;
-				missPos[misses] = (uint32_t)i;
-				// No CLOCK sweep here: a full tier admits into the spare slots refilled
-				// between tickets (refillHotTier), or not at all.
-				int64_t fill = c >= 0 ? c : (cache_ ? cache_->admit(l, r, false) : -1);
-				if (fill >= 0) {
-					admit[2 * admits] = (uint32_t)misses;
-					admit[2 * admits + 1] = (uint32_t)fill;
-					admits++;
-				}
-				misses++;
+				index[i] = code[u];
 			}
-			index[i] = *v;
+			// Pass 3: repeats take their first use's entry.
+			for (size_t k = 0; k < dups; k++)
+				index[dupPos[k]] = code[index[dupPos[k]]];
 		}
 		gather::Job job;
 		job.table = vl.data;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// hot_rows.cpp - slot map (linear probing with backward-shift deletion), CLOCK
-// eviction, count-min frequency sketch, frequency-file loading.
+// hot_rows.cpp - slot map (bucketed linear probing, each bucket also holding the
+// count-min counters of its keys), CLOCK eviction, frequency-file loading.
 #include "cache/hot_rows.hpp"
 #include "util/hash_util.hpp"
 
@@ -16,13 +16,11 @@ namespace engrampool::cache {
 HotRowCache::HotRowCache(size_t capacity, bool admit)
 	: admitEnabled_(admit), slotKey_(capacity, kEmpty), slotRef_(capacity, 0), slotPinned_(capacity, 0)
 {
-	size_t m = pow2AtLeast(capacity * 2 + 1);
-	map_.assign(m, MapEntry{kEmpty, 0});
-	mapMask_ = m - 1;
-	// 16 counters per row of capacity (as a 4 x 4-capacity count-min sketch had).
-	size_t lines = pow2AtLeast(std::max<size_t>(capacity * 16 / kSketchLine, 16));
-	sketch_.assign(lines * kSketchLine, 0);
-	sketchLineMask_ = lines - 1;
+	// Two entries per bucket on average when the tier is full (half the ways free, so a
+	// bucket rarely overflows), and at least 64 buckets of counters for small tiers.
+	size_t n = pow2AtLeast(std::max<size_t>(capacity / 2 + 1, 64));
+	buckets_.assign(n, Bucket{});
+	bucketMask_ = n - 1;
 	// A reserve of ~1/32 of the tier (at most 8192 slots) evicted ahead of need.
 	spareCap_ = std::clamp<size_t>(capacity / 32, capacity ? 1 : 0, 8192);
 	spare_.reserve(spareCap_);
@@ -36,74 +34,77 @@ void HotRowCache::resetFree()
 		free_[i] = (uint32_t)(free_.size() - 1 - i);
 }
 
-size_t HotRowCache::probe(uint64_t k) const
+HotRowCache::Entry HotRowCache::locate(uint64_t k) const
 {
-	size_t i = home(k);
-	while (map_[i].key != kEmpty && map_[i].key != k)
-		i = (i + 1) & mapMask_;
-	return i;
+	for (size_t b = home(k);; b = (b + 1) & bucketMask_) {
+		const Bucket &B = buckets_[b];
+		for (size_t w = 0; w < kWays; w++)
+			if (B.key[w] == k)
+				return {b, w};
+		if (B.overflow == 0)
+			return {SIZE_MAX, 0};
+	}
 }
 
 void HotRowCache::insert(uint64_t k, uint32_t slot)
 {
-	size_t i = probe(k);
-	map_[i] = MapEntry{k, slot};
+	// The map holds at most capacity keys in 2 x capacity ways: a free way always exists.
+	for (size_t b = home(k);; b = (b + 1) & bucketMask_) {
+		Bucket &B = buckets_[b];
+		for (size_t w = 0; w < kWays; w++) {
+			if (B.key[w] == kEmpty) {
+				B.key[w] = k;
+				B.slot[w] = slot;
+				return;
+			}
+		}
+		B.overflow++; // k passes over a full bucket
+	}
 }
 
 void HotRowCache::erase(uint64_t k)
 {
-	size_t i = probe(k);
-	if (map_[i].key != k)
+	const Entry e = locate(k);
+	if (e.bucket == SIZE_MAX)
 		return;
-	// Backward-shift deletion keeps probe chains intact without tombstones.
-	size_t j = i;
-	for (;;) {
-		map_[i].key = kEmpty;
-		for (;;) {
-			j = (j + 1) & mapMask_;
-			if (map_[j].key == kEmpty)
-				return;
-			size_t home = this->home(map_[j].key);
-			bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-			if (!between)
-				break;
-		}
-		map_[i] = map_[j];
-		i = j;
-	}
+	buckets_[e.bucket].key[e.way] = kEmpty;
+	// The buckets k passed over on insert no longer have it beyond them.
+	for (size_t b = home(k); b != e.bucket; b = (b + 1) & bucketMask_)
+		buckets_[b].overflow--;
+}
+
+void HotRowCache::counterPair(uint64_t k, size_t &c0, size_t &c1)
+{
+	const uint64_t h = mixBits(k ^ 0x7f4a7c15ull);
+	c0 = (size_t)(h & 0xffff) % kCounters;
+	c1 = (c0 + 1 + (size_t)((h >> 16) & 0xffff) % (kCounters - 1)) % kCounters; // never c0
 }
 
 uint32_t HotRowCache::frequency(uint64_t k) const
 {
-	const uint8_t *line = &sketch_[sketchLine(k)];
-	uint64_t h = mixBits(k ^ 0x7f4a7c15ull);
-	uint32_t f = 255;
-	for (int r = 0; r < 4; r++)
-		f = std::min<uint32_t>(f, line[(h >> (6 * r)) & (kSketchLine - 1)]);
-	return f;
+	size_t c0, c1;
+	counterPair(k, c0, c1);
+	const Bucket &B = buckets_[home(k)];
+	return std::min<uint32_t>(B.count[c0], B.count[c1]);
 }
 
 void HotRowCache::touch(uint64_t k)
 {
-	uint8_t *line = &sketch_[sketchLine(k)];
-	uint64_t h = mixBits(k ^ 0x7f4a7c15ull);
-	for (int r = 0; r < 4; r++) {
-		uint8_t &c = line[(h >> (6 * r)) & (kSketchLine - 1)];
-		if (c < 255)
-			c++;
-	}
-	// Aging, spread out: every kAgeEvery additions one line of counters is halved, so old
-	// popularity fades with one full sweep per (lines x kAgeEvery) additions, and no
-	// lookup ever pays for halving the whole sketch (16 MiB for a 1 M-row tier) at once.
+	size_t c0, c1;
+	counterPair(k, c0, c1);
+	Bucket &B = buckets_[home(k)];
+	if (B.count[c0] < 255)
+		B.count[c0]++;
+	if (B.count[c1] < 255)
+		B.count[c1]++;
+	// Aging, spread out: every kAgeEvery additions one bucket's counters are halved, so old
+	// popularity fades with one full sweep per (buckets x kAgeEvery) additions, and no
+	// lookup ever pays for halving every counter at once.
 	if ((++sketchAdds_ & (kAgeEvery - 1)) == 0) {
-		uint8_t *l = &sketch_[ageLine_ * kSketchLine];
-		for (size_t i = 0; i < kSketchLine; i += 8) {
-			uint64_t w;
-			std::memcpy(&w, l + i, 8);
-			w = (w >> 1) & 0x7f7f7f7f7f7f7f7full; // each byte halved
-			std::memcpy(l + i, &w, 8);
-		}
-		ageLine_ = (ageLine_ + 1) & sketchLineMask_;
+		Bucket &A = buckets_[ageBucket_];
+		for (uint8_t &c : A.count)
+			c >>= 1;
+		ageBucket_ = (ageBucket_ + 1) & bucketMask_;
 	}
 }
 
@@ -116,12 +117,13 @@ int64_t HotRowCache::find(uint32_t layer, uint64_t row)
 	uint64_t k = key(layer, row);
 	if (admitEnabled_)
 		touch(k);
-	size_t i = probe(k);
-	if (map_[i].key == k) {
+	const Entry e = locate(k);
+	if (e.bucket != SIZE_MAX) {
 		stats_.hits++;
+		const uint32_t s = buckets_[e.bucket].slot[e.way];
 		if (admitEnabled_)
-			slotRef_[map_[i].slot] = 1; // CLOCK's reference bit (a static set never evicts)
-		return (int64_t)map_[i].slot;
+			slotRef_[s] = 1; // CLOCK's reference bit (a static set never evicts)
+		return (int64_t)s;
 	}
 	stats_.misses++;
 	return -1;
@@ -222,10 +224,10 @@ size_t HotRowCache::refill(size_t want)
 int64_t HotRowCache::pin(uint32_t layer, uint64_t row)
 {
 	uint64_t k = key(layer, row);
-	size_t i = probe(k);
-	if (map_[i].key == k) {
-		slotPinned_[map_[i].slot] = 1;
-		return (int64_t)map_[i].slot;
+	if (const Entry e = locate(k); e.bucket != SIZE_MAX) {
+		const uint32_t s = buckets_[e.bucket].slot[e.way];
+		slotPinned_[s] = 1;
+		return (int64_t)s;
 	}
 	if (!free_.empty()) {
 		uint32_t s = free_.back();
@@ -246,7 +248,10 @@ void HotRowCache::clear()
 	std::fill(slotKey_.begin(), slotKey_.end(), kEmpty);
 	std::fill(slotRef_.begin(), slotRef_.end(), 0);
 	std::fill(slotPinned_.begin(), slotPinned_.end(), 0);
-	std::fill(map_.begin(), map_.end(), MapEntry{kEmpty, 0});
+	for (Bucket &B : buckets_) { // the counters stay: popularity outlives the rows
+		std::fill(std::begin(B.key), std::end(B.key), kEmpty);
+		B.overflow = 0;
+	}
 	used_ = 0;
 	hand_ = 0;
 	spare_.clear();

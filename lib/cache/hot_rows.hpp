@@ -55,16 +55,12 @@ public:
 	// Pinned (layer, row) pairs keep their slots; the caller refills their bytes.
 	void clearUnpinned();
 	const Stats &stats() const { return stats_; }
-	// Start loading what find/admit of (layer, row) will read (its map entry and its
-	// frequency counters, one cache line each): call a few rows ahead of find.
+	// Start loading what find/admit of (layer, row) will read: its bucket, one cache line
+	// holding its map entries and its frequency counters. Call a few rows ahead of find.
 	void prefetch(uint32_t layer, uint64_t row) const
 	{
-		if (slotKey_.empty())
-			return;
-		uint64_t k = key(layer, row);
-		__builtin_prefetch(&map_[home(k)]);
-		if (admitEnabled_)
-			__builtin_prefetch(&sketch_[sketchLine(k)]);
+		if (!slotKey_.empty())
+			__builtin_prefetch(&buckets_[home(key(layer, row))], 1);
 	}
 
 	// Frequency file: text lines "LAYER_ID ROW_ID COUNT" ('#' comments). Returns the
@@ -74,13 +70,31 @@ public:
 
 private:
 	static uint64_t key(uint32_t layer, uint64_t row) { return ((uint64_t)layer << 48) ^ row ^ 0x9e3779b97f4a7c15ull; }
-	size_t home(uint64_t k) const { return mixBits(k) & mapMask_; }
-	// A key's 4 counters share one 64-byte line of the sketch (a blocked count-min
-	// sketch: one cache miss per touch instead of four).
-	size_t sketchLine(uint64_t k) const { return (mixBits(k ^ 0x51ed27ull) & sketchLineMask_) * kSketchLine; }
-	size_t probe(uint64_t k) const;
+	// The map and the frequency sketch share their cache lines: a key's bucket holds up to
+	// four (key, slot) entries and the counters of every key homed there, so a lookup that
+	// also counts the row touches one line (two when its home bucket overflowed).
+	static constexpr size_t kWays = 4;
+	static constexpr size_t kCounters = 14;
+	struct alignas(64) Bucket {
+		uint64_t key[kWays];          // kEmpty = free
+		uint32_t slot[kWays];
+		// Entries that passed over this bucket because it was full (their home is here or
+		// earlier): a lookup goes on to the next bucket only while this is non-zero.
+		uint16_t overflow;
+		uint8_t count[kCounters];     // count-min counters (2 per key) of the keys homed here
+	};
+	static_assert(sizeof(Bucket) == 64, "one bucket, one cache line");
+	size_t home(uint64_t k) const { return mixBits(k) & bucketMask_; }
+	struct Entry {
+		size_t bucket;
+		size_t way;
+	};
+	// Where k lives, or bucket == SIZE_MAX.
+	Entry locate(uint64_t k) const;
 	void insert(uint64_t k, uint32_t slot);
 	void erase(uint64_t k);
+	// A key's two counters among its home bucket's kCounters.
+	static void counterPair(uint64_t k, size_t &c0, size_t &c1);
 	uint32_t frequency(uint64_t k) const;
 	void touch(uint64_t k);
 
@@ -89,12 +103,8 @@ private:
 	std::vector<uint64_t> slotKey_;     // key per slot (kEmpty = free)
 	std::vector<uint8_t> slotRef_;      // CLOCK reference bit
 	std::vector<uint8_t> slotPinned_;
-	struct MapEntry {
-		uint64_t key;                 // kEmpty = free
-		uint64_t slot;
-	};
-	std::vector<MapEntry, HugePageAllocator<MapEntry>> map_; // open addressing, linear probing; key and slot in one line
-	size_t mapMask_ = 0;
+	std::vector<Bucket, HugePageAllocator<Bucket>> buckets_; // bucketed linear probing, at most half full
+	size_t bucketMask_ = 0;
 	size_t hand_ = 0;
 	size_t used_ = 0;
 	std::vector<uint32_t> free_;        // free slots (stack)
@@ -109,12 +119,9 @@ private:
 	// bits it passes), looking at no more than `budget` slots (decremented); -1 if none.
 	int64_t clockVictim(size_t &budget);
 	void resetFree();
-	static constexpr size_t kSketchLine = 64;
-	std::vector<uint8_t, HugePageAllocator<uint8_t>> sketch_; // blocked count-min sketch (lines of 64 counters), halved periodically
-	size_t sketchLineMask_ = 0;
 	uint64_t sketchAdds_ = 0;
-	static constexpr uint64_t kAgeEvery = 128; // additions per halved line (a power of two)
-	size_t ageLine_ = 0;                       // the next line to halve
+	static constexpr uint64_t kAgeEvery = 64; // additions per halved bucket (a power of two)
+	size_t ageBucket_ = 0;                    // the next bucket whose counters are halved
 	Stats stats_;
 };
 

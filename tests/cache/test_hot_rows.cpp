@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -445,4 +446,76 @@ TEST(HotRows, FrequencyFile)
 	ASSERT_FALSE(m);
 	EXPECT_EQ(m.code(), -ENOENT);
 	EXPECT_NE(m.status().message().find(missing), std::string::npos) << m.status().message();
+}
+
+TEST(HotRows, ChurnMatchesAModel)
+{
+	// Thousands of random admissions, advance evictions, pins and clears on a tier whose
+	// buckets fill past their four ways (a 1000-row tier: ~2 keys per bucket, so some
+	// overflow into the next): after every step each resident row is found at the slot
+	// it was given, and every evicted row is gone.
+	const size_t cap = 1000;
+	HotRowCache c(cap, true);
+	std::map<Key, int64_t> model; // (layer, row) -> slot
+	std::set<Key> pinned;
+	std::mt19937_64 rng(7);
+	auto check = [&](const char *when) {
+		std::set<int64_t> slots;
+		for (auto &[k, s] : model) {
+			ASSERT_EQ(c.find(k.first, k.second), s) << when << ": row " << k.second;
+			ASSERT_TRUE(slots.insert(s).second) << when << ": slot " << s << " held twice";
+		}
+		ASSERT_EQ(c.stats().resident, model.size()) << when;
+	};
+	auto draw = [&] { return Key{(uint32_t)(rng() % 3), rng() % 5000}; };
+	for (int round = 0; round < 40; round++) {
+		for (int i = 0; i < 400; i++) {
+			Key k = draw();
+			int64_t found = c.find(k.first, k.second);
+			auto it = model.find(k);
+			ASSERT_EQ(found, it == model.end() ? -1 : it->second) << "row " << k.second;
+			if (found >= 0)
+				continue;
+			int64_t s = c.admit(k.first, k.second);
+			if (s >= 0) {
+				// The slot was free or taken from a victim the model must forget.
+				for (auto v = model.begin(); v != model.end(); ++v)
+					if (v->second == s) {
+						ASSERT_FALSE(pinned.count(v->first)) << "a pinned row was evicted";
+						model.erase(v);
+						break;
+					}
+				model[k] = s;
+			}
+		}
+		check("after admissions");
+		const size_t before = model.size();
+		const size_t evicted = c.refill(64);
+		// The victims no longer resolve; every other row keeps its slot (check below).
+		for (auto it = model.begin(); it != model.end();)
+			it = c.find(it->first.first, it->first.second) < 0 ? model.erase(it) : std::next(it);
+		ASSERT_EQ(model.size(), before - evicted);
+		check("after refill");
+		if (round % 10 == 9) {
+			// Unpinned rows go; pins stay; then a few more rows are pinned into free slots.
+			c.clearUnpinned();
+			for (auto it = model.begin(); it != model.end();)
+				it = pinned.count(it->first) ? std::next(it) : model.erase(it);
+			check("after clearUnpinned");
+			for (int i = 0; i < 5; i++) {
+				Key p = draw();
+				int64_t s = c.pin(p.first, p.second);
+				ASSERT_GE(s, 0) << "a tier with free slots refused a pin";
+				pinned.insert(p);
+				model[p] = s;
+			}
+			check("after pins");
+		}
+	}
+	for (const Key &p : pinned)
+		EXPECT_GE(c.find(p.first, p.second), 0) << "pinned row " << p.second << " was evicted";
+	EXPECT_GT(c.stats().evictions, 0u);
+	c.clear();
+	model.clear();
+	check("after clear");
 }
