@@ -941,6 +941,30 @@ int HostAgent::processTicket(Ticket &t)
 	}
 }
 
+namespace {
+// Hot-tier lookups of a span of distinct rows, run by the gather engine's workers.
+struct TierPeek {
+	static constexpr uint32_t kNone = UINT32_MAX; // not in the tier
+	const cache::HotRowCache *hot;
+	uint32_t layer;
+	const uint64_t *rows;
+	uint32_t *slot;
+	static void span(void *p, size_t begin, size_t end)
+	{
+		const auto &t = *static_cast<const TierPeek *>(p);
+		constexpr size_t kAhead = 32; // buckets prefetched ahead
+		for (size_t u = begin; u < end && u < begin + kAhead; u++)
+			t.hot->prefetch(t.layer, t.rows[u]);
+		for (size_t u = begin; u < end; u++) {
+			if (u + kAhead < end)
+				t.hot->prefetch(t.layer, t.rows[u + kAhead]);
+			const int64_t s = t.hot->peek(t.layer, t.rows[u]);
+			t.slot[u] = s < 0 ? kNone : (uint32_t)s;
+		}
+	}
+};
+} // namespace
+
 int HostAgent::processTicketOnce(Ticket &t)
 {
 	const View &view = *t.view;
@@ -999,14 +1023,31 @@ int HostAgent::processTicketOnce(Ticket &t)
 			// hits listed apart; an admitted miss gets its slot filled after the gather.
 			uint32_t *const code = t.uniqueCode.data();
 			misses = 0;
-			for (size_t u = 0; u < kHotAhead && u < unique; u++)
+			// A static set's lookups only read the tier: spread them over the gather
+			// threads (each core walks its own page tables and keeps its own misses in
+			// flight); code[u] holds each row's slot until the loop below replaces it.
+			const bool spread = !hot->admits();
+			if (spread) {
+				TierPeek peek{hot, l, t.missRows.data(), code};
+				gather::Job lj;
+				lj.count = unique;
+				lj.task = &TierPeek::span;
+				lj.taskCtx = &peek;
+				lj.local = true;
+				if (gather_->run(lj) != 0) {
+					setError("hot-row tier lookup faulted");
+					return -EFAULT;
+				}
+			}
+			for (size_t u = 0; !spread && u < kHotAhead && u < unique; u++)
 				hot->prefetch(l, t.missRows[u]);
 			for (size_t u = 0; u < unique; u++) {
-				if (u + kHotAhead < unique)
+				if (!spread && u + kHotAhead < unique)
 					hot->prefetch(l, t.missRows[u + kHotAhead]);
 				const uint64_t r = t.missRows[u];
 				const uint32_t i = missPos[u];
-				const int64_t c = hot->find(l, r);
+				const int64_t c = spread ? hot->record(l, r, code[u] == TierPeek::kNone ? -1 : (int64_t)code[u])
+							 : hot->find(l, r);
 				if (c >= 0 && slotFilled_[(size_t)c]) {
 					if (inPlace) {
 						// Copied by the gather engine from the tier below; repeats copy

@@ -108,25 +108,26 @@ void HotRowCache::touch(uint64_t k)
 	}
 }
 
-int64_t HotRowCache::find(uint32_t layer, uint64_t row)
+int64_t HotRowCache::peek(uint32_t layer, uint64_t row) const
 {
-	if (slotKey_.empty()) {
-		stats_.misses++;
+	if (slotKey_.empty())
 		return -1;
-	}
-	uint64_t k = key(layer, row);
-	if (admitEnabled_)
-		touch(k);
-	const Entry e = locate(k);
-	if (e.bucket != SIZE_MAX) {
+	const Entry e = locate(key(layer, row));
+	return e.bucket == SIZE_MAX ? -1 : (int64_t)buckets_[e.bucket].slot[e.way];
+}
+
+int64_t HotRowCache::record(uint32_t layer, uint64_t row, int64_t slot)
+{
+	if (slot < 0)
+		stats_.misses++;
+	else
 		stats_.hits++;
-		const uint32_t s = buckets_[e.bucket].slot[e.way];
-		if (admitEnabled_)
-			slotRef_[s] = 1; // CLOCK's reference bit (a static set never evicts)
-		return (int64_t)s;
+	if (admitEnabled_ && !slotKey_.empty()) {
+		touch(key(layer, row));
+		if (slot >= 0)
+			slotRef_[(size_t)slot] = 1; // CLOCK's reference bit (a static set never evicts)
 	}
-	stats_.misses++;
-	return -1;
+	return slot;
 }
 
 int64_t HotRowCache::takeSlot(uint64_t k, uint32_t s)

@@ -34,7 +34,14 @@ public:
 
 	size_t capacity() const { return slotKey_.size(); }
 	// Slot holding (layer, row), or -1. Counts a hit or a miss.
-	int64_t find(uint32_t layer, uint64_t row);
+	int64_t find(uint32_t layer, uint64_t row) { return record(layer, row, peek(layer, row)); }
+	// find in two halves, for lookups spread over threads: peek only reads (any number of
+	// threads at once, while nothing else runs on the tier); record, on one thread, does
+	// the rest of find for the slot peek returned (counts it; with admission, the row's
+	// frequency and CLOCK bit) and returns it.
+	int64_t peek(uint32_t layer, uint64_t row) const;
+	int64_t record(uint32_t layer, uint64_t row, int64_t slot);
+	bool admits() const { return admitEnabled_; }
 	// Decide whether a miss enters the cache; returns the slot the caller must fill
 	// with the row's bytes before the next lookup can hit it, or -1. A full tier takes
 	// the slot of the spare reserve's next victim (see refill) when the miss is seen more
@@ -59,8 +66,13 @@ public:
 	// holding its map entries and its frequency counters. Call a few rows ahead of find.
 	void prefetch(uint32_t layer, uint64_t row) const
 	{
-		if (!slotKey_.empty())
-			__builtin_prefetch(&buckets_[home(key(layer, row))], 1);
+		if (slotKey_.empty())
+			return;
+		const Bucket *b = &buckets_[home(key(layer, row))];
+		if (admitEnabled_)
+			__builtin_prefetch(b, 1); // find also counts the row in this line
+		else
+			__builtin_prefetch(b, 0);
 	}
 
 	// Frequency file: text lines "LAYER_ID ROW_ID COUNT" ('#' comments). Returns the

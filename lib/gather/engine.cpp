@@ -179,12 +179,12 @@ public:
 		fault_ = Fault{};
 		if (warmUntil_.load(std::memory_order_relaxed))
 			warmUntil_.store(0, std::memory_order_relaxed); // the run warm() announced is here
-		if (job.count == 0 || job.rowBytes == 0)
+		if (job.count == 0 || (job.rowBytes == 0 && !job.task))
 			return 0;
-		const uint64_t t0 = opts_.cost.enabled() && !job.local ? nowNs() : 0;
+		const bool pool = !job.local && !job.task;
+		const uint64_t t0 = opts_.cost.enabled() && pool ? nowNs() : 0;
 		// Issued now: queued behind the traffic other hosts reserved before.
-		const uint64_t switchDone =
-			switch_ && !job.local ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
+		const uint64_t switchDone = switch_ && pool ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
 		uint32_t workers = 1;
 		int rc;
 		if (helpers_.empty() || job.count < opts_.parallelThreshold) {
@@ -223,6 +223,10 @@ private:
 	static void copySpan(void *p)
 	{
 		auto *s = static_cast<Span *>(p);
+		if (s->job->task) {
+			s->job->task(s->job->taskCtx, s->begin, s->end);
+			return;
+		}
 		s->self->kernel_(*s->job, s->begin, s->end, s->self->opts_.nonTemporal, s->self->opts_.prefetchDistance);
 	}
 

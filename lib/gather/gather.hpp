@@ -29,6 +29,11 @@ struct Job {
 	const uint32_t *dstIndex = nullptr; // optional: destination row of each rows[i]
 	bool local = false;               // the source is local memory (the hot-row tier), not the
 	                                  // pool: no cost model, no switch reservation
+	// Instead of copying rows: call task(taskCtx, begin, end) over spans of [0, count),
+	// shared by the same workers (a parallel loop on the gather threads, e.g. hot-tier
+	// lookups). No cost model, no switch; the task must not fault.
+	void (*task)(void *ctx, size_t begin, size_t end) = nullptr;
+	void *taskCtx = nullptr;
 };
 
 // Copy kernels. Auto picks the widest the CPU runs (EP_GATHER_ISA=naive|scalar|avx2|avx512

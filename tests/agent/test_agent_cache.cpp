@@ -188,6 +188,44 @@ TEST(AgentCache, HotSetFilePinsRows)
 	EXPECT_EQ(-ERANGE, HostAgent::create(c).code());
 }
 
+TEST(AgentCache, StaticSetLookupsSpreadOverGatherThreadsStayExact)
+{
+	// Two gather threads and a batch with far more distinct rows than the engine's
+	// parallel threshold (256): a static set's lookups run on both workers. Every output
+	// row stays exact and every pinned row of the batch hits on the second run.
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(400, m.tokenizerVocabSize, 3), 3);
+	TempDir d;
+	std::string hot = d.file("hot.txt");
+	std::string text;
+	uint64_t pinned = 0, distinctRows = 0;
+	for (size_t l = 0; l < 2; l++) {
+		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
+		distinctRows += distinct.size();
+		size_t i = 0;
+		for (uint64_t r : distinct)
+			if (i++ % 3 != 0) {
+				text += std::to_string(m.layerIds[l]) + " " + std::to_string(r) + "\n";
+				pinned++;
+			}
+	}
+	ASSERT_GT(distinctRows, 2 * 512u) << "the batch is too small to split the lookups";
+	writeFile(hot, text);
+	AgentConfig c = agentConfig(p, 512);
+	c.gatherThreads = 2;
+	c.cacheRows = 8192;
+	c.cacheAdmit = false;
+	c.hotSetFile = hot;
+	auto a = makeAgent(c);
+	EXPECT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed}));
+	EXPECT_EQ(0u, cacheHits(*a)) << "pinned slots are filled by the first gather";
+	for (int run = 0; run < 3; run++)
+		EXPECT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed})) << "run " << run;
+	EXPECT_EQ(3 * pinned, cacheHits(*a));
+}
+
 TEST(AgentCache, NeverAStaleRowAfterATableReplace)
 {
 	ModelConfig m = tinyModel();

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -346,3 +347,41 @@ TEST(GatherEngine, SlowSwitchTakesAtLeastBytesOverBandwidth)
 }
 
 } // namespace
+
+// A task job is a parallel loop on the engine's workers: every index in [0, count) is
+// visited exactly once, by spans the workers share, and no cost model applies.
+TEST(GatherEngine, TaskVisitsEveryIndexOnce)
+{
+	for (uint32_t threads : { 1u, 2u, 3u }) {
+		Options o;
+		o.threads = threads;
+		o.parallelThreshold = 64;
+		o.cost.latencyNs = 1000000; // 1 ms per miss: a task must not pay it
+		auto e = makeEngine(o);
+		ASSERT_TRUE(e);
+		for (size_t count : { size_t(1), size_t(63), size_t(5000) }) {
+			std::vector<std::atomic<uint32_t>> seen(count);
+			struct Ctx {
+				std::vector<std::atomic<uint32_t>> *seen;
+				std::atomic<uint32_t> spans{0};
+			} ctx{&seen};
+			Job j;
+			j.count = count;
+			j.taskCtx = &ctx;
+			j.task = [](void *p, size_t begin, size_t end) {
+				auto *c = static_cast<Ctx *>(p);
+				c->spans.fetch_add(1);
+				for (size_t i = begin; i < end; i++)
+					(*c->seen)[i].fetch_add(1);
+			};
+			auto t0 = std::chrono::steady_clock::now();
+			ASSERT_EQ(0, e->run(j));
+			auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+			for (size_t i = 0; i < count; i++)
+				ASSERT_EQ(1u, seen[i].load()) << "index " << i << " threads " << threads << " count " << count;
+			if (threads > 1 && count >= 5000)
+				EXPECT_GT(ctx.spans.load(), 1u) << "a large task was not split";
+			EXPECT_LT(ms, 1000) << "the cost model was applied to a task";
+		}
+	}
+}
