@@ -942,7 +942,8 @@ int HostAgent::processTicket(Ticket &t)
 }
 
 namespace {
-// Hot-tier lookups of a span of distinct rows, run by the gather engine's workers.
+// Hot-tier lookups (HotRowCache::peek) of a span of distinct rows, run by the gather
+// engine's workers while the pipeline thread waits in Engine::run.
 struct TierPeek {
 	static constexpr uint32_t kNone = UINT32_MAX; // not in the tier
 	const cache::HotRowCache *hot;
@@ -1018,36 +1019,35 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 		misses = unique;
 		if (cache::HotRowCache *const hot = cache_.get()) {
-			// Pass 2: look the distinct rows up in the tier, a tight loop with only the
-			// tier's bucket lines in flight. Misses are compacted in place (misses <= u),
-			// hits listed apart; an admitted miss gets its slot filled after the gather.
+			// Pass 2: look the distinct rows up in the tier. Misses are compacted in place
+			// (misses <= u), hits listed apart; an admitted miss gets its slot filled
+			// after the gather.
 			uint32_t *const code = t.uniqueCode.data();
 			misses = 0;
-			// A static set's lookups only read the tier: spread them over the gather
-			// threads (each core walks its own page tables and keeps its own misses in
-			// flight); code[u] holds each row's slot until the loop below replaces it.
-			const bool spread = !hot->admits();
-			if (spread) {
-				TierPeek peek{hot, l, t.missRows.data(), code};
-				gather::Job lj;
-				lj.count = unique;
-				lj.task = &TierPeek::span;
-				lj.taskCtx = &peek;
-				lj.local = true;
-				if (gather_->run(lj) != 0) {
-					setError("hot-row tier lookup faulted");
-					return -EFAULT;
-				}
+			// The lookups only read the tier: spread over the gather threads (each core
+			// walks its own page tables and keeps its own misses in flight), they leave
+			// each row's slot in code[u]; the loop below, on this thread alone, counts
+			// them (with admission: the row's frequency, in the same bucket line,
+			// prefetched again) and admits misses, replacing code[u] as it goes.
+			TierPeek peek{hot, l, t.missRows.data(), code};
+			gather::Job lj;
+			lj.count = unique;
+			lj.task = &TierPeek::span;
+			lj.taskCtx = &peek;
+			lj.local = true;
+			if (gather_->run(lj) != 0) {
+				setError("hot-row tier lookup faulted");
+				return -EFAULT;
 			}
-			for (size_t u = 0; !spread && u < kHotAhead && u < unique; u++)
+			const bool counts = hot->admits();
+			for (size_t u = 0; counts && u < kHotAhead && u < unique; u++)
 				hot->prefetch(l, t.missRows[u]);
 			for (size_t u = 0; u < unique; u++) {
-				if (!spread && u + kHotAhead < unique)
+				if (counts && u + kHotAhead < unique)
 					hot->prefetch(l, t.missRows[u + kHotAhead]);
 				const uint64_t r = t.missRows[u];
 				const uint32_t i = missPos[u];
-				const int64_t c = spread ? hot->record(l, r, code[u] == TierPeek::kNone ? -1 : (int64_t)code[u])
-							 : hot->find(l, r);
+				const int64_t c = hot->record(l, r, code[u] == TierPeek::kNone ? -1 : (int64_t)code[u]);
 				if (c >= 0 && slotFilled_[(size_t)c]) {
 					if (inPlace) {
 						// Copied by the gather engine from the tier below; repeats copy
