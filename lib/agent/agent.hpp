@@ -6,7 +6,8 @@
 //     blocks on a generation change: the refresher thread builds the new generation's
 //     view (snapshot, checks, prefault) and a later prefetch adopts it
 //     at a ticket boundary, while tickets keep the view they pinned
-//   pipeline thread, per layer: dedup -> hot-row tier -> gather misses from the pool
+//   pipeline thread, per layer: dedup -> hot-row tier (lookups spread over the gather
+//   threads, counting and admission on the pipeline thread) -> gather misses from the pool
 //   into the ticket's pinned staging slot -> device copy + scatter -> layer complete
 //   (host device, packed rows: pool misses and hot-tier hits gathered in place into
 //   the output, repeats copied from the first use, admitted rows copied from the output

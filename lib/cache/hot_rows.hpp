@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // hot_rows.hpp - the hot-row tier: which (layer, row) pairs live in the device-memory
 // cache, and which misses to admit. The bytes live in the device's cache buffer; this
-// class only manages slots. Used by the agent's pipeline thread alone: no locks, and
-// find/admit never allocate.
+// class only manages slots. Changed by the agent's pipeline thread alone: no locks, and
+// find/admit never allocate; while the pipeline thread waits, the gather threads may
+// call peek (read-only) on it.
 //
 // Policy: a static hot set (from a frequency file) is pinned; the rest of the capacity
 // is managed by CLOCK with a TinyLFU-style admission filter: a miss is admitted only
