@@ -103,6 +103,29 @@ nlohmann::json runZipfSteps(size_t cacheRows, uint64_t mixSeed, int steps)
 	return metrics(*a);
 }
 
+// A hot-set file's text: the distinct rows of layers [0, layers) of w that keep(i)
+// selects (i: the row's rank among its layer's distinct rows, ascending), each with a
+// count that falls with i. Returns the text and how many rows it names.
+template <class Keep>
+std::pair<std::string, uint64_t> hotSetText(const WholeBatch &w, const ModelConfig &m, size_t layers, Keep keep)
+{
+	std::string text = "# layer row count\n";
+	uint64_t named = 0;
+	for (size_t l = 0; l < layers; l++) {
+		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
+		size_t i = 0;
+		for (uint64_t r : distinct) {
+			if (keep(i)) {
+				text += std::to_string(m.layerIds[l]) + " " + std::to_string(r) + " " +
+					std::to_string(1000000 - i) + "\n";
+				named++;
+			}
+			i++;
+		}
+	}
+	return {text, named};
+}
+
 TEST(AgentCache, ZipfianStreamHitsAndStaysExact)
 {
 	auto j = runZipfSteps(8192, 23, 150);
@@ -138,18 +161,7 @@ TEST(AgentCache, HotSetFilePinsRows)
 	// Pin every other distinct row of the batch, per layer.
 	TempDir d;
 	std::string hot = d.file("hot.txt");
-	std::string text = "# layer row count\n";
-	uint64_t pinned = 0;
-	for (size_t l = 0; l < 2; l++) {
-		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
-		size_t i = 0;
-		for (uint64_t r : distinct)
-			if (i++ % 2 == 0) {
-				text += std::to_string(m.layerIds[l]) + " " + std::to_string(r) + " " +
-					std::to_string(1000 - i) + "\n";
-				pinned++;
-			}
-	}
+	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 2 == 0; });
 	writeFile(hot, text);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = 4096;
@@ -199,19 +211,9 @@ TEST(AgentCache, StaticSetLookupsSpreadOverGatherThreadsStayExact)
 	WholeBatch w(e, randomTokens(400, m.tokenizerVocabSize, 3), 3);
 	TempDir d;
 	std::string hot = d.file("hot.txt");
-	std::string text;
-	uint64_t pinned = 0, distinctRows = 0;
-	for (size_t l = 0; l < 2; l++) {
-		std::set<uint64_t> distinct(w.expected.rows[l].begin(), w.expected.rows[l].end());
-		distinctRows += distinct.size();
-		size_t i = 0;
-		for (uint64_t r : distinct)
-			if (i++ % 3 != 0) {
-				text += std::to_string(m.layerIds[l]) + " " + std::to_string(r) + "\n";
-				pinned++;
-			}
-	}
-	ASSERT_GT(distinctRows, 2 * 512u) << "the batch is too small to split the lookups";
+	ASSERT_GT(hotSetText(w, m, 2, [](size_t) { return true; }).second, 2 * 512u)
+		<< "the batch is too small to split the lookups";
+	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 3 != 0; });
 	writeFile(hot, text);
 	AgentConfig c = agentConfig(p, 512);
 	c.gatherThreads = 2;
@@ -296,10 +298,7 @@ TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
 	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 1), 1);
 	TempDir d;
 	std::string hot = d.file("hot.txt");
-	std::string text;
-	std::set<uint64_t> distinct(w.expected.rows[0].begin(), w.expected.rows[0].end());
-	for (uint64_t r : distinct)
-		text += std::to_string(m.layerIds[0]) + " " + std::to_string(r) + " 10\n";
+	auto [text, pinned] = hotSetText(w, m, 1, [](size_t) { return true; });
 	writeFile(hot, text);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = 4096;
@@ -308,7 +307,7 @@ TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
 	auto a = makeAgent(c);
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 6}));
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 6}));
-	ASSERT_EQ(distinct.size(), cacheHits(*a));
+	ASSERT_EQ(pinned, cacheHits(*a));
 	{
 		auto wr = openPool(p.uri(), true);
 		ASSERT_TRUE(importRandom(*wr, m, 15, 7, "", true));
@@ -319,7 +318,7 @@ TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
 	uint64_t before = cacheHits(*a);
 	EXPECT_EQ(0u, runWhole(*a, w, m, {6, 7}));
-	EXPECT_EQ(distinct.size(), cacheHits(*a) - before)
+	EXPECT_EQ(pinned, cacheHits(*a) - before)
 		<< "after the replace the hot set is no longer pinned (HotRowCache::clear drops pins)";
 }
 
