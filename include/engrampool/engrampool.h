@@ -222,6 +222,8 @@ typedef struct ep_agent_config {
 #define EP_AGENT_NO_REGISTER 1u    /* do not claim a host slot (tools, tests) */
 #define EP_AGENT_NO_ADMIT 2u       /* hot-row tier holds only the static hot set */
 #define EP_AGENT_NONTEMPORAL 4u    /* streaming stores into staging */
+#define EP_AGENT_TIER_ALWAYS 8u    /* use the hot-row tier on every step, even where it is measured
+                                    * to cost more than it saves (default: bypassed then, host device) */
 /* Output format of the agent's rows (flags bits 8-11; ep_agent_config is not versioned
  * by size, so the option rides in flags): an enum ep_row_format_out, default PACKED.
  * Every format is delivered from packed and planar tables (layout in ep_layer_output);

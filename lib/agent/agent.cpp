@@ -942,6 +942,10 @@ int HostAgent::processTicket(Ticket &t)
 }
 
 namespace {
+// Hot-tier buckets prefetched ahead of a lookup (each a likely cache and TLB miss), in the
+// lookup pass on the gather threads and in the counting pass on the pipeline thread.
+constexpr size_t kHotAhead = 32;
+
 // Hot-tier lookups (HotRowCache::peek) of a span of distinct rows, run by the gather
 // engine's workers while the pipeline thread waits in Engine::run.
 struct TierPeek {
@@ -953,18 +957,62 @@ struct TierPeek {
 	static void span(void *p, size_t begin, size_t end)
 	{
 		const auto &t = *static_cast<const TierPeek *>(p);
-		constexpr size_t kAhead = 32; // buckets prefetched ahead
-		for (size_t u = begin; u < end && u < begin + kAhead; u++)
+		for (size_t u = begin; u < end && u < begin + kHotAhead; u++)
 			t.hot->prefetch(t.layer, t.rows[u]);
 		for (size_t u = begin; u < end; u++) {
-			if (u + kAhead < end)
-				t.hot->prefetch(t.layer, t.rows[u + kAhead]);
+			if (u + kHotAhead < end)
+				t.hot->prefetch(t.layer, t.rows[u + kHotAhead]);
 			const int64_t s = t.hot->peek(t.layer, t.rows[u]);
 			t.slot[u] = s < 0 ? kNone : (uint32_t)s;
 		}
 	}
 };
 } // namespace
+
+namespace {
+// Layer passes with fewer distinct rows say little about per-row costs (a decode batch of
+// one is 32 rows of two layers).
+constexpr size_t kEconomyMinRows = 32;
+constexpr double kEconomyWeight = 1.0 / 8; // running averages: weight of the newest pass
+inline void average(double &avg, double x, uint32_t &samples)
+{
+	avg = samples++ ? avg + kEconomyWeight * (x - avg) : x;
+}
+} // namespace
+
+bool HostAgent::TierEconomy::use()
+{
+	if (!bypass)
+		return true;
+	if (++sinceSample < kSampleEvery)
+		return false;
+	sinceSample = 0;
+	return true;
+}
+
+void HostAgent::TierEconomy::notePool(size_t rows, uint64_t ns)
+{
+	if (rows >= kEconomyMinRows)
+		average(poolNsPerRow, (double)ns / (double)rows, poolSamples);
+}
+
+void HostAgent::TierEconomy::noteTier(size_t looked, size_t hits, uint64_t ns)
+{
+	if (looked < kEconomyMinRows)
+		return;
+	uint32_t n = tierSamples;
+	average(tierNsPerRow, (double)ns / (double)looked, n);
+	average(hitRate, (double)hits / (double)looked, tierSamples);
+	if (tierSamples < 4 || poolSamples == 0)
+		return; // too early to judge
+	// Per looked-up row the tier costs tierNsPerRow and saves hitRate x poolNsPerRow.
+	// 10 % hysteresis either way, so that noise does not flip it every pass.
+	const double saves = hitRate * poolNsPerRow;
+	if (!bypass && tierNsPerRow > 1.1 * saves)
+		bypass = true, sinceSample = 0;
+	else if (bypass && tierNsPerRow < 0.9 * saves)
+		bypass = false;
+}
 
 int HostAgent::processTicketOnce(Ticket &t)
 {
@@ -980,6 +1028,10 @@ int HostAgent::processTicketOnce(Ticket &t)
 	}
 	const size_t n = (size_t)t.tokens * columns_;
 	DedupMap &dm = *dedup_;
+	// The adaptive tier (host device: a hit is a copy from host memory, comparable with
+	// the pool row it saves; on the CUDA device a hit also saves the PCIe copy, which this
+	// pass does not see, so the tier is always used there).
+	const bool adaptive = cache_ && cfg_.cacheAdaptive && device_->kind() == device::Kind::Host;
 	for (uint32_t l = 0; l < layerCount_; l++) {
 		const View::Layer &vl = view.layers[l];
 		const device::LayerBuffers &buf = device_->buffers(t.slot, l);
@@ -992,7 +1044,6 @@ int HostAgent::processTicketOnce(Ticket &t)
 		uint32_t *const missPos = t.missPos.data();
 		uint32_t *const dupPos = t.dupPos.data();
 		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
-		constexpr size_t kHotAhead = 32;  // hot-tier buckets prefetched ahead
 		dm.reset(n);
 		// Pass 1: deduplicate. Each distinct row is listed once (missRows/missPos, by first
 		// use); its index entry is final here when there is no tier (every distinct row is
@@ -1018,7 +1069,14 @@ int HostAgent::processTicketOnce(Ticket &t)
 			missPos[unique++] = (uint32_t)i;
 		}
 		misses = unique;
-		if (cache::HotRowCache *const hot = cache_.get()) {
+		// The tier, unless it is measured not to pay (lookups and hit copies costing more
+		// than the pool rows its hits save): then the distinct rows come from the pool, as
+		// without a tier, and one pass in TierEconomy::kSampleEvery keeps the figures current.
+		cache::HotRowCache *const hot = cache_ && (!adaptive || tierEco_.use()) ? cache_.get() : nullptr;
+		if (cache_ && !hot)
+			metrics_->cacheBypassedRows.fetch_add(unique, std::memory_order_relaxed);
+		uint64_t tierNs = 0, poolNs = 0, mark = hot && adaptive ? nowMonotonicNs() : 0;
+		if (hot) {
 			// Pass 2: look the distinct rows up in the tier. Misses are compacted in place
 			// (misses <= u), hits listed apart; an admitted miss gets its slot filled
 			// after the gather.
@@ -1079,6 +1137,11 @@ int HostAgent::processTicketOnce(Ticket &t)
 			for (size_t k = 0; k < dups; k++)
 				index[dupPos[k]] = code[index[dupPos[k]]];
 		}
+		if (adaptive) {
+			const uint64_t now = nowMonotonicNs();
+			tierNs = mark ? now - mark : 0;
+			mark = now;
+		}
 		gather::Job job;
 		job.table = vl.data;
 		job.tableRows = vl.rows;
@@ -1110,6 +1173,10 @@ int HostAgent::processTicketOnce(Ticket &t)
 			job.dst = packedDst + valueBytes_;
 			grc = gather_->run(job);
 			plane = "the scales plane of ";
+		}
+		if (adaptive) {
+			const uint64_t now = nowMonotonicNs();
+			poolNs = now - mark;
 		}
 		if (int rc = grc; rc != 0) {
 			gather::Fault f = gather_->fault();
@@ -1159,6 +1226,7 @@ int HostAgent::processTicketOnce(Ticket &t)
 				return rc;
 			}
 		} else if (inPlace) {
+			const uint64_t copy0 = hits && adaptive ? nowMonotonicNs() : 0;
 			if (hits) {
 				gather::Job hj;
 				hj.table = device_->cacheRows();
@@ -1175,6 +1243,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 					setError("copy from the hot-row tier faulted");
 					return rc;
 				}
+				if (adaptive)
+					tierNs += nowMonotonicNs() - copy0;
 			}
 			for (size_t k = 0; k < dups; k++) {
 				const size_t i = dupPos[k];
@@ -1183,9 +1253,12 @@ int HostAgent::processTicketOnce(Ticket &t)
 				std::memcpy(buf.output + i * rowStride_, buf.output + first * rowStride_, rowStride_);
 			}
 			uint8_t *const cacheBase = cache_ ? device_->cacheRows() : nullptr;
+			const uint64_t admit0 = admits && adaptive ? nowMonotonicNs() : 0;
 			for (size_t k = 0; k < admits; k++)
 				std::memcpy(cacheBase + (size_t)admit[2 * k + 1] * rowStride_,
 					    buf.output + (size_t)missPos[admit[2 * k]] * rowStride_, rowStride_);
+			if (admit0)
+				tierNs += nowMonotonicNs() - admit0;
 			if (int rc = device_->submitLayer(t.slot, l, 0, 0, 0, rowStride_); rc != 0) {
 				setError("device: " + device_->lastError());
 				return rc;
@@ -1196,12 +1269,18 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 		for (size_t k = 0; k < admits; k++)
 			slotFilled_[admit[2 * k + 1]] = 1;
+		if (adaptive) {
+			tierEco_.notePool(misses, poolNs);
+			if (hot)
+				tierEco_.noteTier(unique, hits, tierNs);
+			metrics_->cacheBypassing.store(tierEco_.bypass, std::memory_order_relaxed);
+		}
 		metrics_->rows.fetch_add(n, std::memory_order_relaxed);
 		metrics_->uniqueRows.fetch_add(unique, std::memory_order_relaxed);
 		metrics_->gatheredRows.fetch_add(misses, std::memory_order_relaxed);
 		metrics_->gatheredBytes.fetch_add(misses * rowBytes_, std::memory_order_relaxed);
 		metrics_->cacheHits.fetch_add(unique - misses, std::memory_order_relaxed);
-		metrics_->cacheMisses.fetch_add(cache_ ? misses : 0, std::memory_order_relaxed);
+		metrics_->cacheMisses.fetch_add(hot ? misses : 0, std::memory_order_relaxed);
 		metrics_->cacheAdmissions.fetch_add(admits, std::memory_order_relaxed);
 		if (!validate && l + 1 < layerCount_) {
 			// Layer l is usable now: the first Engram layer never waits for the last.
@@ -1418,6 +1497,7 @@ std::string HostAgent::metricsJson() const
 		{"read_retries", m.readRetries.load()},
 		{"problem", problem},
 	};
+	const uint64_t hits = m.cacheHits.load(), misses = m.cacheMisses.load();
 	nlohmann::json j = {
 		{"generation", viewGeneration_.load()},
 		{"host_slot", hostSlot()},
@@ -1431,7 +1511,11 @@ std::string HostAgent::metricsJson() const
 			   {"hits", m.cacheHits.load()},
 			   {"misses", m.cacheMisses.load()},
 			   {"admissions", m.cacheAdmissions.load()},
-			   {"hit_rate", uniq ? (double)(uniq - gathered) / (double)uniq : 0.0}}},
+			   {"hit_rate", uniq ? (double)(uniq - gathered) / (double)uniq : 0.0},
+			   {"lookup_hit_rate", hits + misses ? (double)hits / (double)(hits + misses) : 0.0},
+			   {"adaptive", cache_ && cfg_.cacheAdaptive && device_->kind() == device::Kind::Host},
+			   {"bypassing", m.cacheBypassing.load()},
+			   {"bypassed_rows", m.cacheBypassedRows.load()}}},
 		{"stalls", {{"count", m.stalls.load()},
 			    {"waits", m.waits.load()},
 			    {"total_us", m.stallNs.load() / 1000.0},
@@ -1467,6 +1551,9 @@ std::string HostAgent::metricsPrometheus() const
 	counter("engrampool_agent_gathered_bytes_total", "Bytes read from the pool.", m.gatheredBytes.load());
 	counter("engrampool_agent_cache_hits_total", "Hot-row tier hits.", m.cacheHits.load());
 	counter("engrampool_agent_cache_misses_total", "Hot-row tier misses.", m.cacheMisses.load());
+	counter("engrampool_agent_cache_bypassed_rows_total",
+		"Distinct rows gathered from the pool without a tier lookup (the adaptive tier did not pay).",
+		m.cacheBypassedRows.load());
 	counter("engrampool_agent_stalls_total", "wait() calls that blocked.", m.stalls.load());
 	counter("engrampool_agent_stall_seconds_total_ns", "Nanoseconds wait() blocked.", m.stallNs.load());
 	counter("engrampool_agent_errors_total", "Tickets that failed.", m.errors.load());

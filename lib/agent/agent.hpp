@@ -65,6 +65,9 @@ struct AgentConfig {
 	bool nonTemporal = false;
 	size_t cacheRows = 0;              // hot-row tier capacity (0 = off)
 	bool cacheAdmit = true;            // admit misses (false: static hot set only)
+	bool cacheAdaptive = true;         // host device: bypass the tier while it costs more time than
+	                                   // it saves (measured per layer pass: lookups + hit copies vs
+	                                   // hit rate x the pool's time per row); 1 pass in 16 still uses it
 	std::string hotSetFile;            // frequency file: "LAYER ROW COUNT" lines
 	bool registerHost = true;          // claim a host slot and heartbeat
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
@@ -221,6 +224,19 @@ private:
 	std::atomic<bool> heartbeatFailing_{false};
 	uint64_t cacheGeneration_ = 0;              // generation the cache content belongs to
 	std::vector<uint8_t> slotFilled_;           // cache slot holds its row's bytes (pipeline thread)
+	// Whether the hot-row tier pays (cfg_.cacheAdaptive; pipeline thread only): running
+	// averages of its time per looked-up row, its hit rate and the pool's time per row.
+	struct TierEconomy {
+		double tierNsPerRow = 0, hitRate = 0, poolNsPerRow = 0;
+		uint32_t tierSamples = 0, poolSamples = 0, sinceSample = 0;
+		bool bypass = false;
+		// Use the tier for this layer pass? While bypassing, one pass in kSampleEvery.
+		bool use();
+		void noteTier(size_t looked, size_t hits, uint64_t ns);
+		void notePool(size_t rows, uint64_t ns);
+		static constexpr uint32_t kSampleEvery = 16;
+	};
+	TierEconomy tierEco_;
 
 	std::vector<std::unique_ptr<Ticket>> tickets_; // one per staging slot
 	std::atomic<uint64_t> nextTicket_{1};

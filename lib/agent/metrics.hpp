@@ -31,6 +31,8 @@ private:
 struct AgentMetrics {
 	std::atomic<uint64_t> tickets{0}, tokens{0}, rows{0}, uniqueRows{0}, gatheredRows{0}, gatheredBytes{0};
 	std::atomic<uint64_t> cacheHits{0}, cacheMisses{0}, cacheAdmissions{0};
+	std::atomic<uint64_t> cacheBypassedRows{0};     // distinct rows gathered without a tier lookup
+	std::atomic<bool> cacheBypassing{false};        // the adaptive tier is bypassed now
 	std::atomic<uint64_t> stalls{0}, stallNs{0}, waits{0};
 	std::atomic<uint64_t> errors{0}, generationChanges{0};
 	std::atomic<uint64_t> refreshFailures{0};   // moves to a new generation that failed (view kept)

@@ -62,6 +62,7 @@ EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
 		c.cacheRows = cfg->cache_rows;
 		c.cacheAdmit = !(cfg->flags & EP_AGENT_NO_ADMIT);
 		c.nonTemporal = (cfg->flags & EP_AGENT_NONTEMPORAL) != 0;
+		c.cacheAdaptive = !(cfg->flags & EP_AGENT_TIER_ALWAYS);
 		if (cfg->hot_set_file)
 			c.hotSetFile = cfg->hot_set_file;
 		c.registerHost = !(cfg->flags & EP_AGENT_NO_REGISTER);

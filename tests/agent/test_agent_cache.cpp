@@ -85,6 +85,7 @@ nlohmann::json runZipfSteps(size_t cacheRows, uint64_t mixSeed, int steps)
 	AgentPool p(m, 4);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = cacheRows;
+	c.cacheAdaptive = false; // the tier's own mechanics: used on every pass
 	auto a = makeAgent(c);
 	Expect e(m);
 	SequenceMix mix(e, m.tokenizerVocabSize, mixSeed);
@@ -165,6 +166,7 @@ TEST(AgentCache, HotSetFilePinsRows)
 	writeFile(hot, text);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = 4096;
+	c.cacheAdaptive = false;
 	c.cacheAdmit = false; // only the static hot set
 	c.hotSetFile = hot;
 	auto a = makeAgent(c);
@@ -218,6 +220,7 @@ TEST(AgentCache, StaticSetLookupsSpreadOverGatherThreadsStayExact)
 	AgentConfig c = agentConfig(p, 512);
 	c.gatherThreads = 2;
 	c.cacheRows = 8192;
+	c.cacheAdaptive = false;
 	c.cacheAdmit = false;
 	c.hotSetFile = hot;
 	auto a = makeAgent(c);
@@ -235,6 +238,7 @@ TEST(AgentCache, NeverAStaleRowAfterATableReplace)
 	Expect e(m);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = 8192;
+	c.cacheAdaptive = false;
 	auto a = makeAgent(c);
 	WholeBatch w(e, randomTokens(60, m.tokenizerVocabSize, 5), 1);
 	uint64_t g1 = 0, g = 0;
@@ -302,6 +306,7 @@ TEST(AgentCache, HotSetStaysPinnedAfterATableReplace)
 	writeFile(hot, text);
 	AgentConfig c = agentConfig(p, 256);
 	c.cacheRows = 4096;
+	c.cacheAdaptive = false;
 	c.cacheAdmit = false;
 	c.hotSetFile = hot;
 	auto a = makeAgent(c);
@@ -430,4 +435,70 @@ TEST(AgentHosts, ReplacedTableIsNotReclaimedWhileAnAgentPinsIt)
 	hs = wr->hosts();
 	for (auto &x : hs)
 		EXPECT_FALSE(x.live && x.pid == (uint32_t)getpid()) << "slot " << x.index;
+}
+
+// The adaptive tier (the default on the host device) steps aside where it cannot pay: a
+// lookups-only tier with nothing pinned never hits, so its lookups save nothing. After
+// its first passes the distinct rows come straight from the pool (one pass in 16 still
+// looks them up, to notice a change), every row exact. With cacheAdaptive off, every
+// distinct row is looked up, on every pass.
+TEST(AgentCache, AdaptiveTierIsBypassedWhileItSavesNothing)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(200, m.tokenizerVocabSize, 4), 4);
+	for (bool adaptive : {true, false}) {
+		SCOPED_TRACE(adaptive ? "adaptive" : "always");
+		AgentConfig c = agentConfig(p, 256);
+		c.cacheRows = 4096;
+		c.cacheAdmit = false; // nothing pinned, nothing admitted: every lookup misses
+		c.cacheAdaptive = adaptive;
+		auto a = makeAgent(c);
+		for (int s = 0; s < 40; s++)
+			ASSERT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed})) << "step " << s;
+		auto j = metrics(*a);
+		const uint64_t hits = j["cache"]["hits"].get<uint64_t>(), misses = j["cache"]["misses"].get<uint64_t>();
+		const uint64_t bypassed = j["cache"]["bypassed_rows"].get<uint64_t>();
+		EXPECT_EQ(0u, hits);
+		EXPECT_EQ(j["unique_rows"].get<uint64_t>(), misses + bypassed);
+		EXPECT_EQ(j["gathered_rows"].get<uint64_t>(), j["unique_rows"].get<uint64_t>());
+		EXPECT_EQ(adaptive, j["cache"]["adaptive"].get<bool>());
+		EXPECT_EQ(adaptive, j["cache"]["bypassing"].get<bool>());
+		if (adaptive) {
+			// 80 layer passes: 4 to judge, then one in 16 looked up.
+			EXPECT_GT(misses, 0u) << "sampled passes still look up";
+			EXPECT_GT(bypassed, 5 * misses) << "most passes bypass the tier";
+		} else {
+			EXPECT_EQ(0u, bypassed);
+		}
+	}
+}
+
+// ... and stays where it pays: a pool 100 us per row away (the emulated latency, one line
+// in flight per gather thread) and a static set holding half of each layer's distinct
+// rows. Every pass looks the rows up; the pinned half hits from the second run on.
+TEST(AgentCache, AdaptiveTierStaysWhereItSaves)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 5), 5);
+	TempDir d;
+	std::string hot = d.file("hot.txt");
+	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 2 == 0; });
+	writeFile(hot, text);
+	AgentConfig c = agentConfig(p, 256);
+	c.poolUri = p.uri() + "?latency_ns=100000&mlp_lines=1";
+	c.cacheRows = 4096;
+	c.cacheAdmit = false;
+	c.hotSetFile = hot;
+	auto a = makeAgent(c);
+	for (int s = 0; s < 8; s++)
+		ASSERT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed})) << "step " << s;
+	auto j = metrics(*a);
+	EXPECT_TRUE(j["cache"]["adaptive"].get<bool>());
+	EXPECT_FALSE(j["cache"]["bypassing"].get<bool>());
+	EXPECT_EQ(0u, j["cache"]["bypassed_rows"].get<uint64_t>());
+	EXPECT_EQ(7 * pinned, j["cache"]["hits"].get<uint64_t>()) << "every pinned row hits from the second run on";
 }

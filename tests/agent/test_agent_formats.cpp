@@ -46,6 +46,7 @@ AgentConfig formatConfig(const LayoutPool &p, int fmt, size_t cacheRows = 0)
 	c.registerHost = false;
 	c.outFormat = fmt;
 	c.cacheRows = cacheRows;
+	c.cacheAdaptive = false; // the tier on every pass: its rows must convert on output
 	return c;
 }
 
