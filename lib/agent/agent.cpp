@@ -974,9 +974,9 @@ namespace {
 // one is 32 rows of two layers).
 constexpr size_t kEconomyMinRows = 32;
 constexpr double kEconomyWeight = 1.0 / 8; // running averages: weight of the newest pass
-inline void average(double &avg, double x, uint32_t &samples)
+inline void average(double &avg, double x, uint32_t &samples, double weight = kEconomyWeight)
 {
-	avg = samples++ ? avg + kEconomyWeight * (x - avg) : x;
+	avg = samples++ ? avg + weight * (x - avg) : x;
 }
 } // namespace
 
@@ -984,7 +984,7 @@ bool HostAgent::TierEconomy::use()
 {
 	if (!bypass)
 		return true;
-	if (++sinceSample < kSampleEvery)
+	if (++sinceSample < sampleEvery)
 		return false;
 	sinceSample = 0;
 	return true;
@@ -1000,18 +1000,26 @@ void HostAgent::TierEconomy::noteTier(size_t looked, size_t hits, uint64_t ns)
 {
 	if (looked < kEconomyMinRows)
 		return;
+	// While bypassed the rare sampled passes weigh more, so a tier that starts to pay is
+	// back within a few samples.
+	const double weight = bypass ? 0.5 : kEconomyWeight;
 	uint32_t n = tierSamples;
-	average(tierNsPerRow, (double)ns / (double)looked, n);
-	average(hitRate, (double)hits / (double)looked, tierSamples);
+	average(tierNsPerRow, (double)ns / (double)looked, n, weight);
+	average(hitRate, (double)hits / (double)looked, tierSamples, weight);
 	if (tierSamples < 4 || poolSamples == 0)
 		return; // too early to judge
 	// Per looked-up row the tier costs tierNsPerRow and saves hitRate x poolNsPerRow.
 	// 10 % hysteresis either way, so that noise does not flip it every pass.
 	const double saves = hitRate * poolNsPerRow;
-	if (!bypass && tierNsPerRow > 1.1 * saves)
-		bypass = true, sinceSample = 0;
-	else if (bypass && tierNsPerRow < 0.9 * saves)
+	if (!bypass && tierNsPerRow > 1.1 * saves) {
+		bypass = true;
+		sinceSample = 0;
+		sampleEvery = kSampleFirst;
+	} else if (bypass && tierNsPerRow < 0.9 * saves) {
 		bypass = false;
+	} else if (bypass) {
+		sampleEvery = std::min(2 * sampleEvery, kSampleMax); // confirmed: look less often
+	}
 }
 
 int HostAgent::processTicketOnce(Ticket &t)
@@ -1071,7 +1079,7 @@ int HostAgent::processTicketOnce(Ticket &t)
 		misses = unique;
 		// The tier, unless it is measured not to pay (lookups and hit copies costing more
 		// than the pool rows its hits save): then the distinct rows come from the pool, as
-		// without a tier, and one pass in TierEconomy::kSampleEvery keeps the figures current.
+		// without a tier, and one pass in 16..256 (TierEconomy) keeps the figures current.
 		cache::HotRowCache *const hot = cache_ && (!adaptive || tierEco_.use()) ? cache_.get() : nullptr;
 		if (cache_ && !hot)
 			metrics_->cacheBypassedRows.fetch_add(unique, std::memory_order_relaxed);

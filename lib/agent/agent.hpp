@@ -67,7 +67,7 @@ struct AgentConfig {
 	bool cacheAdmit = true;            // admit misses (false: static hot set only)
 	bool cacheAdaptive = true;         // host device: bypass the tier while it costs more time than
 	                                   // it saves (measured per layer pass: lookups + hit copies vs
-	                                   // hit rate x the pool's time per row); 1 pass in 16 still uses it
+	                                   // hit rate x the pool's time per row); 1 pass in 16..256 still uses it
 	std::string hotSetFile;            // frequency file: "LAYER ROW COUNT" lines
 	bool registerHost = true;          // claim a host slot and heartbeat
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
@@ -229,12 +229,14 @@ private:
 	struct TierEconomy {
 		double tierNsPerRow = 0, hitRate = 0, poolNsPerRow = 0;
 		uint32_t tierSamples = 0, poolSamples = 0, sinceSample = 0;
+		uint32_t sampleEvery = kSampleFirst; // while bypassing: one pass in this many uses the tier
 		bool bypass = false;
-		// Use the tier for this layer pass? While bypassing, one pass in kSampleEvery.
+		// Use the tier for this layer pass? While bypassing, one pass in sampleEvery: 16,
+		// doubling (up to 256) each time a sampled pass confirms that the tier does not pay.
 		bool use();
 		void noteTier(size_t looked, size_t hits, uint64_t ns);
 		void notePool(size_t rows, uint64_t ns);
-		static constexpr uint32_t kSampleEvery = 16;
+		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
 	};
 	TierEconomy tierEco_;
 

@@ -439,9 +439,9 @@ TEST(AgentHosts, ReplacedTableIsNotReclaimedWhileAnAgentPinsIt)
 
 // The adaptive tier (the default on the host device) steps aside where it cannot pay: a
 // lookups-only tier with nothing pinned never hits, so its lookups save nothing. After
-// its first passes the distinct rows come straight from the pool (one pass in 16 still
-// looks them up, to notice a change), every row exact. With cacheAdaptive off, every
-// distinct row is looked up, on every pass.
+// its first passes the distinct rows come straight from the pool (one pass in 16, then
+// ever fewer, still looks them up, to notice a change), every row exact. With
+// cacheAdaptive off, every distinct row is looked up, on every pass.
 TEST(AgentCache, AdaptiveTierIsBypassedWhileItSavesNothing)
 {
 	ModelConfig m = tinyModel();
@@ -466,7 +466,7 @@ TEST(AgentCache, AdaptiveTierIsBypassedWhileItSavesNothing)
 		EXPECT_EQ(adaptive, j["cache"]["adaptive"].get<bool>());
 		EXPECT_EQ(adaptive, j["cache"]["bypassing"].get<bool>());
 		if (adaptive) {
-			// 80 layer passes: 4 to judge, then one in 16 looked up.
+			// 80 layer passes: 4 to judge, then one in 16 (then 32, ...) looked up.
 			EXPECT_GT(misses, 0u) << "sampled passes still look up";
 			EXPECT_GT(bypassed, 5 * misses) << "most passes bypass the tier";
 		} else {
@@ -501,4 +501,50 @@ TEST(AgentCache, AdaptiveTierStaysWhereItSaves)
 	EXPECT_FALSE(j["cache"]["bypassing"].get<bool>());
 	EXPECT_EQ(0u, j["cache"]["bypassed_rows"].get<uint64_t>());
 	EXPECT_EQ(7 * pinned, j["cache"]["hits"].get<uint64_t>()) << "every pinned row hits from the second run on";
+}
+
+// ... and comes back when it starts to pay: a pool 100 us per row away; first batches that
+// never repeat (nothing hits: the tier is bypassed), then one batch over and over. The
+// sampled passes admit its rows and then hit them, and the tier is used again.
+TEST(AgentCache, AdaptiveTierComesBackWhenItStartsToPay)
+{
+	ModelConfig m = tinyModel();
+	AgentPool p(m, 6);
+	Expect e(m);
+	AgentConfig c = agentConfig(p, 256);
+	c.poolUri = p.uri() + "?latency_ns=100000&mlp_lines=1";
+	c.cacheRows = 4096;
+	auto a = makeAgent(c);
+	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 7), 7);
+	// Fresh batches share no row with one another nor with w (the tables are small: drawn
+	// until they do not), so with a pool even 100 us away the tier cannot save anything.
+	std::vector<std::set<uint64_t>> seen(2);
+	for (size_t l = 0; l < 2; l++)
+		seen[l].insert(w.expected.rows[l].begin(), w.expected.rows[l].end());
+	for (int s = 0, drawn = 0; s < 4; drawn++) {
+		ASSERT_LT(drawn, 10000) << "no fresh batch found";
+		WholeBatch fresh(e, randomTokens(12, m.tokenizerVocabSize, 100 + drawn), 100 + drawn);
+		bool disjoint = true;
+		for (size_t l = 0; l < 2 && disjoint; l++)
+			for (uint64_t r : fresh.expected.rows[l])
+				disjoint = disjoint && !seen[l].count(r);
+		if (!disjoint)
+			continue;
+		for (size_t l = 0; l < 2; l++)
+			seen[l].insert(fresh.expected.rows[l].begin(), fresh.expected.rows[l].end());
+		ASSERT_EQ(0u, runWhole(*a, fresh, m, {p.seed, p.seed})) << "fresh batch " << s;
+		s++;
+	}
+	ASSERT_TRUE(metrics(*a)["cache"]["bypassing"].get<bool>()) << "nothing hit: the tier is bypassed";
+	const uint64_t hitsBefore = metrics(*a)["cache"]["hits"].get<uint64_t>();
+	ASSERT_EQ(0u, hitsBefore);
+	int steps = 0;
+	for (; steps < 100 && metrics(*a)["cache"]["bypassing"].get<bool>(); steps++)
+		ASSERT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed})) << "step " << steps;
+	EXPECT_FALSE(metrics(*a)["cache"]["bypassing"].get<bool>()) << "still bypassed after " << steps << " steps";
+	EXPECT_GT(metrics(*a)["cache"]["hits"].get<uint64_t>(), hitsBefore);
+	// Used again: the next run looks every distinct row up, and hits.
+	const uint64_t bypassed = metrics(*a)["cache"]["bypassed_rows"].get<uint64_t>();
+	ASSERT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed}));
+	EXPECT_EQ(bypassed, metrics(*a)["cache"]["bypassed_rows"].get<uint64_t>());
 }
