@@ -28,7 +28,8 @@
 // Environment: EP_BENCH_TABLE_BYTES bytes per table (default 1 GiB; vocab sizes are scaled to
 // it, far larger than the LLC), EP_BENCH_CONFIGS (default "demo,27b,v4f"), EP_BENCH_LATENCIES
 // (default "0,250,750"), EP_BENCH_GATHER_THREADS (default 1), EP_BENCH_CACHE_ROWS (hot-row
-// tier, default 0 = off), EP_BENCH_SEED, EP_BENCH_OUTPUT (rows the agent delivers: packed,
+// tier, default 0 = off; EP_BENCH_CACHE_ADMIT=0: no admission, EP_BENCH_CACHE_ADAPTIVE=0: the
+// tier on every pass, never bypassed), EP_BENCH_SEED, EP_BENCH_OUTPUT (rows the agent delivers: packed,
 // planes, f32 or bf16; default packed), EP_BENCH_LAYOUT (tables of scaled formats stored
 // packed or planar; default packed). The probe always gathers packed rows, so with another
 // output or layout vs_probe includes the cost of that choice.
@@ -284,6 +285,7 @@ HostAgent *agentFor(uint32_t latencyNs, benchmark::State &state)
 	c.gatherThreads = (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1);
 	c.cacheRows = envBytes("EP_BENCH_CACHE_ROWS", 0);
 	c.cacheAdmit = envBytes("EP_BENCH_CACHE_ADMIT", 1) != 0; // 0: a tier without admission (lookups only)
+	c.cacheAdaptive = envBytes("EP_BENCH_CACHE_ADAPTIVE", 1) != 0; // 0: the tier on every pass
 	c.outFormat = outputFormat();
 	c.registerHost = false;
 	auto a = HostAgent::create(c);
