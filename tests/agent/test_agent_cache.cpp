@@ -127,6 +127,19 @@ std::pair<std::string, uint64_t> hotSetText(const WholeBatch &w, const ModelConf
 	return {text, named};
 }
 
+// An agent config whose tier holds only a static hot set: every other distinct row of
+// each layer of w, written to d/hot.txt. Returns it and how many rows the set pins.
+std::pair<AgentConfig, uint64_t> halfPinned(const AgentPool &p, const WholeBatch &w, const ModelConfig &m, TempDir &d)
+{
+	AgentConfig c = agentConfig(p, 256);
+	c.cacheRows = 4096;
+	c.cacheAdmit = false; // only the static hot set
+	c.hotSetFile = d.file("hot.txt");
+	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 2 == 0; });
+	writeFile(c.hotSetFile, text);
+	return {c, pinned};
+}
+
 TEST(AgentCache, ZipfianStreamHitsAndStaysExact)
 {
 	auto j = runZipfSteps(8192, 23, 150);
@@ -159,16 +172,10 @@ TEST(AgentCache, HotSetFilePinsRows)
 	AgentPool p(m, 6);
 	Expect e(m);
 	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 1), 1);
-	// Pin every other distinct row of the batch, per layer.
 	TempDir d;
-	std::string hot = d.file("hot.txt");
-	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 2 == 0; });
-	writeFile(hot, text);
-	AgentConfig c = agentConfig(p, 256);
-	c.cacheRows = 4096;
+	auto [c, pinned] = halfPinned(p, w, m, d);
 	c.cacheAdaptive = false;
-	c.cacheAdmit = false; // only the static hot set
-	c.hotSetFile = hot;
+	const std::string hot = c.hotSetFile;
 	auto a = makeAgent(c);
 	EXPECT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed}));
 	EXPECT_EQ(0u, cacheHits(*a)) << "pinned slots are filled by the first gather";
@@ -485,14 +492,8 @@ TEST(AgentCache, AdaptiveTierStaysWhereItSaves)
 	Expect e(m);
 	WholeBatch w(e, randomTokens(40, m.tokenizerVocabSize, 5), 5);
 	TempDir d;
-	std::string hot = d.file("hot.txt");
-	auto [text, pinned] = hotSetText(w, m, 2, [](size_t i) { return i % 2 == 0; });
-	writeFile(hot, text);
-	AgentConfig c = agentConfig(p, 256);
+	auto [c, pinned] = halfPinned(p, w, m, d);
 	c.poolUri = p.uri() + "?latency_ns=100000&mlp_lines=1";
-	c.cacheRows = 4096;
-	c.cacheAdmit = false;
-	c.hotSetFile = hot;
 	auto a = makeAgent(c);
 	for (int s = 0; s < 8; s++)
 		ASSERT_EQ(0u, runWhole(*a, w, m, {p.seed, p.seed})) << "step " << s;
