@@ -967,9 +967,7 @@ struct TierPeek {
 		}
 	}
 };
-} // namespace
 
-namespace {
 // Layer passes with fewer distinct rows say little about per-row costs (a decode batch of
 // one is 32 rows of two layers).
 constexpr size_t kEconomyMinRows = 32;
