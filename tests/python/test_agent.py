@@ -88,6 +88,32 @@ def test_prefetch_output_rows(pool_setup, agent):
     assert isinstance(m, dict) and m
 
 
+def test_hot_row_tier_adaptive_or_always(pool_setup):
+    """cache_rows turns the tier on; it is adaptive by default, tier_always=True uses it on
+    every pass. Either way the rows are exact, and the second run of a batch hits when the
+    tier is always used."""
+    rng = np.random.default_rng(8)
+    tokens = rng.integers(0, 500, size=(4, 40))
+    exp = expected_rows(pool_setup, "pyt-fp8", tokens)
+    for always in (False, True):
+        a = engrampool.Agent(pool_setup.uri, pool_setup.models[FP8_MODEL["name"]], register=False,
+                             max_sequences=64, cache_rows=4096, tier_always=always)
+        try:
+            for _ in range(2):
+                t = a.prefetch(tokens, seq_ids=np.arange(10, 14, dtype=np.uint64),
+                               flags=engrampool.SEQ_START | engrampool.SEQ_END)
+                t.wait()
+                for li in range(2):
+                    assert np.array_equal(t.output(li), exp[li])
+                a.release(t)
+            cache = a.metrics()["cache"]
+            assert cache["adaptive"] is (not always)
+            if always:
+                assert cache["hits"] > 0 and cache["bypassed_rows"] == 0
+        finally:
+            a.close()
+
+
 def test_ticket_and_batch_errors(pool_setup, agent):
     tok = np.array([[1, 2, 3]], dtype=np.int64)
     t = agent.prefetch(tok, flags=engrampool.SEQ_START)
