@@ -2,9 +2,11 @@
 // test_concurrent.cpp - readers (threads and processes) snapshot and read rows while a writer process imports, replaces and removes.
 #include "emu_util.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <unistd.h>
 
 using namespace engrampool;
 using namespace eptest;
@@ -21,9 +23,11 @@ bool seedOf(const std::string &name, uint64_t &seed)
 	return end && *end == 0;
 }
 
-// The writer: for `seconds`, add tables, replace one now and then (same seed, new
+// The writer: for at least `seconds` and `minOps` operations, and then until `stopFile`
+// exists (at most `maxSeconds`), add tables, replace one now and then (same seed, new
 // extent), and remove the oldest while more than three are live.
-int writerLoop(const std::string &uri, const ModelConfig &cfg, double seconds, int minOps)
+int writerLoop(const std::string &uri, const ModelConfig &cfg, double seconds, int minOps, const std::string &stopFile,
+	       double maxSeconds)
 {
 	auto w = openPool(uri, true);
 	std::vector<uint64_t> live;
@@ -31,8 +35,10 @@ int writerLoop(const std::string &uri, const ModelConfig &cfg, double seconds, i
 	uint64_t nextSeed = 1000;
 	auto t0 = std::chrono::steady_clock::now();
 	int ops = 0;
-	while (ops < minOps ||
-	       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds) {
+	for (;;) {
+		double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+		if (ops >= minOps && t >= seconds && (t >= maxSeconds || access(stopFile.c_str(), F_OK) == 0))
+			break;
 		int what = (int)(rng() % 4);
 		Status s;
 		if (what == 0 && !live.empty()) {
@@ -66,7 +72,7 @@ struct ReaderStats {
 // generation did not move while reading (a removed table's extent may be reused after
 // the next commit: this reader is no registered host).
 void readerLoop(const std::string &uri, const ModelConfig &cfg, const std::atomic<bool> &stop, ReaderStats &st,
-		uint64_t rngSeed)
+		std::atomic<uint64_t> &progress, uint64_t rngSeed)
 {
 	auto p = openPool(uri, false);
 	std::mt19937_64 rng(rngSeed);
@@ -114,6 +120,7 @@ void readerLoop(const std::string &uri, const ModelConfig &cfg, const std::atomi
 			}
 			st.checked += samples;
 			st.mismatches += bad;
+			progress.store(st.checked, std::memory_order_relaxed);
 		}
 	}
 }
@@ -132,20 +139,31 @@ TEST(ConcurrentReaders, ThreadsCheckRowsWhileAWriterProcessPublishes)
 {
 	ModelConfig cfg = tinyModel();
 	ScopedPool sp("emul", 64ull << 20);
-	// Fork the writer before any thread exists.
-	pid_t writer = forkChild([&] { return writerLoop(sp.uri(), cfg, 3.0, 40); });
+	TempDir dir;
+	const std::string stopFile = dir.file("stop");
+	const uint64_t minChecked = 1000;
+	// Fork the writer before any thread exists. It publishes for at least 3 s and then
+	// until both readers have checked enough rows (a sanitizer build on a loaded machine
+	// reads slowly), at most 120 s.
+	pid_t writer = forkChild([&] { return writerLoop(sp.uri(), cfg, 3.0, 40, stopFile, 120.0); });
 	std::atomic<bool> stop{false};
 	ReaderStats stats[2];
+	std::atomic<uint64_t> progress[2] = {0, 0};
 	std::vector<std::thread> readers;
 	for (int i = 0; i < 2; i++)
 		readers.emplace_back([&, i] {
 			try {
-				readerLoop(sp.uri(), cfg, stop, stats[i], 7 + i);
+				readerLoop(sp.uri(), cfg, stop, stats[i], progress[i], 7 + i);
 			} catch (const std::exception &e) {
 				stats[i].errors++;
 				stats[i].firstError = e.what();
 			}
 		});
+	auto t0 = std::chrono::steady_clock::now();
+	while (std::min(progress[0].load(), progress[1].load()) <= minChecked &&
+	       std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	writeFile(stopFile, "");
 	int st = waitChild(writer);
 	stop = true;
 	for (auto &t : readers)
@@ -158,7 +176,7 @@ TEST(ConcurrentReaders, ThreadsCheckRowsWhileAWriterProcessPublishes)
 		EXPECT_EQ(s.errors, 0u) << s.firstError;
 		EXPECT_EQ(s.backwards, 0u) << "the committed generation went backwards";
 		EXPECT_EQ(s.badNames, 0u);
-		EXPECT_GT(s.checked, 1000u) << "the readers must actually have checked rows";
+		EXPECT_GT(s.checked, minChecked) << "the readers must actually have checked rows";
 		EXPECT_GT(s.distinctGens, 5u) << "and seen the writer publish";
 	}
 	// The final pool is consistent: every table verifies, nothing leaked.
