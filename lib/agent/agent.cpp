@@ -325,6 +325,8 @@ Status HostAgent::init(const AgentConfig &cfg)
 	if (cfg.cacheRows) {
 		EP_TRY(device_->allocateCache(cfg.cacheRows, rowStride_));
 		cache_ = std::make_unique<cache::HotRowCache>(cfg.cacheRows, cfg.cacheAdmit);
+		if (cfg.cacheAdaptive && device_->kind() == device::Kind::Host)
+			shadow_ = std::make_unique<cache::ShadowTier>(cfg.cacheRows, cfg.cacheAdmit);
 		if (!cfg.hotSetFile.empty()) {
 			auto hot = cache::HotRowCache::loadFrequencyFile(cfg.hotSetFile, cfg.cacheRows);
 			if (!hot)
@@ -338,6 +340,8 @@ Status HostAgent::init(const AgentConfig &cfg)
 					return errorf(-ERANGE, "hot-set file %s: row %llu is outside layer %u's table",
 						      cfg.hotSetFile.c_str(), (unsigned long long)row, layerId);
 				cache_->pin((uint32_t)li, row);
+				if (shadow_)
+					shadow_->pin((uint32_t)li, row);
 			}
 		}
 	}
@@ -972,6 +976,7 @@ struct TierPeek {
 // one is 32 rows of two layers).
 constexpr size_t kEconomyMinRows = 32;
 constexpr double kEconomyWeight = 1.0 / 8; // running averages: weight of the newest pass
+constexpr double kShadowMinLookups = 64;   // the shadow's hit rate is judged by from here on
 inline void average(double &avg, double x, uint32_t &samples, double weight = kEconomyWeight)
 {
 	avg = samples++ ? avg + weight * (x - avg) : x;
@@ -994,28 +999,36 @@ void HostAgent::TierEconomy::notePool(size_t rows, uint64_t ns)
 		average(poolNsPerRow, (double)ns / (double)rows, poolSamples);
 }
 
-void HostAgent::TierEconomy::noteTier(size_t looked, size_t hits, uint64_t ns)
+bool HostAgent::TierEconomy::noteTier(size_t looked, size_t hits, uint64_t ns)
 {
 	if (looked < kEconomyMinRows)
-		return;
+		return false;
 	// While bypassed the rare sampled passes weigh more, so a tier that starts to pay is
 	// back within a few samples.
 	const double weight = bypass ? 0.5 : kEconomyWeight;
 	uint32_t n = tierSamples;
 	average(tierNsPerRow, (double)ns / (double)looked, n, weight);
 	average(hitRate, (double)hits / (double)looked, tierSamples, weight);
+	return true;
+}
+
+void HostAgent::TierEconomy::judge(const cache::ShadowTier *shadow, bool sampled)
+{
 	if (tierSamples < 4 || poolSamples == 0)
 		return; // too early to judge
+	// The tier's own hit rate understates a bypassed tier's: it admits nothing while
+	// bypassed, so its rows go stale. The shadow keeps learning on every pass.
+	judgedHitRate = shadow && shadow->lookups() >= kShadowMinLookups ? shadow->hitRate() : hitRate;
 	// Per looked-up row the tier costs tierNsPerRow and saves hitRate x poolNsPerRow.
 	// 10 % hysteresis either way, so that noise does not flip it every pass.
-	const double saves = hitRate * poolNsPerRow;
+	const double saves = judgedHitRate * poolNsPerRow;
 	if (!bypass && tierNsPerRow > 1.1 * saves) {
 		bypass = true;
 		sinceSample = 0;
 		sampleEvery = kSampleFirst;
 	} else if (bypass && tierNsPerRow < 0.9 * saves) {
 		bypass = false;
-	} else if (bypass) {
+	} else if (bypass && sampled) {
 		sampleEvery = std::min(2 * sampleEvery, kSampleMax); // confirmed: look less often
 	}
 }
@@ -1029,6 +1042,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 	// The cache belongs to one generation: rows of a replaced table must never be served.
 	if (cache_ && view.generation != cacheGeneration_) {
 		cache_->clearUnpinned(); // the static hot set stays; its bytes are refetched
+		if (shadow_)
+			shadow_->clearUnpinned();
 		std::fill(slotFilled_.begin(), slotFilled_.end(), 0);
 		cacheGeneration_ = view.generation;
 	}
@@ -1075,6 +1090,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 			missPos[unique++] = (uint32_t)i;
 		}
 		misses = unique;
+		if (shadow_)
+			shadow_->observe(l, t.missRows.data(), unique); // before pass 2 reorders missRows
 		// The tier, unless it is measured not to pay (lookups and hit copies costing more
 		// than the pool rows its hits save): then the distinct rows come from the pool, as
 		// without a tier, and one pass in 16..256 (TierEconomy) keeps the figures current.
@@ -1277,9 +1294,11 @@ int HostAgent::processTicketOnce(Ticket &t)
 			slotFilled_[admit[2 * k + 1]] = 1;
 		if (adaptive) {
 			tierEco_.notePool(misses, poolNs);
-			if (hot)
-				tierEco_.noteTier(unique, hits, tierNs);
+			const bool sampled = hot && tierEco_.noteTier(unique, hits, tierNs);
+			tierEco_.judge(shadow_.get(), sampled);
 			metrics_->cacheBypassing.store(tierEco_.bypass, std::memory_order_relaxed);
+			if (shadow_)
+				metrics_->cacheWarmHitRate.store(shadow_->hitRate(), std::memory_order_relaxed);
 		}
 		metrics_->rows.fetch_add(n, std::memory_order_relaxed);
 		metrics_->uniqueRows.fetch_add(unique, std::memory_order_relaxed);
@@ -1521,7 +1540,8 @@ std::string HostAgent::metricsJson() const
 			   {"lookup_hit_rate", hits + misses ? (double)hits / (double)(hits + misses) : 0.0},
 			   {"adaptive", cache_ && cfg_.cacheAdaptive && device_->kind() == device::Kind::Host},
 			   {"bypassing", m.cacheBypassing.load()},
-			   {"bypassed_rows", m.cacheBypassedRows.load()}}},
+			   {"bypassed_rows", m.cacheBypassedRows.load()},
+			   {"warm_hit_rate", m.cacheWarmHitRate.load()}}},
 		{"stalls", {{"count", m.stalls.load()},
 			    {"waits", m.waits.load()},
 			    {"total_us", m.stallNs.load() / 1000.0},
@@ -1591,6 +1611,12 @@ std::string HostAgent::metricsPrometheus() const
 	snprintf(sum, sizeof(sum), "%.9f", m.ticketLatency.sumNs() / 1e9);
 	out += std::string("engrampool_agent_ticket_latency_seconds_sum ") + sum + "\n";
 	out += "engrampool_agent_ticket_latency_seconds_count " + std::to_string(cum) + "\n";
+	char warm[32];
+	snprintf(warm, sizeof(warm), "%.6f", m.cacheWarmHitRate.load());
+	out += "# HELP engrampool_agent_cache_warm_hit_rate Share of distinct rows the adaptive tier hits when used and warm "
+	       "(estimated by its sampled shadow, also while it is bypassed).\n"
+	       "# TYPE engrampool_agent_cache_warm_hit_rate gauge\nengrampool_agent_cache_warm_hit_rate " +
+	       std::string(warm) + "\n";
 	out += "# TYPE engrampool_agent_generation gauge\nengrampool_agent_generation " +
 	       std::to_string(viewGeneration_.load()) + "\n";
 	out += "# HELP engrampool_agent_healthy 1 when the agent serves the committed generation from a whole pool.\n"

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "cache/hot_rows.hpp"
+#include "cache/shadow_tier.hpp"
 #include "device/device.hpp"
 #include "gather/gather.hpp"
 #include "hashing/hasher.hpp"
@@ -189,6 +190,7 @@ private:
 	std::unique_ptr<device::Device> device_;
 	std::unique_ptr<gather::Engine> gather_;
 	std::unique_ptr<cache::HotRowCache> cache_;
+	std::unique_ptr<cache::ShadowTier> shadow_; // the adaptive tier's warm hit rate (pipeline thread)
 	std::unique_ptr<HostRegistration> reg_;
 	std::unique_ptr<SeqTable> seqs_;
 	std::unique_ptr<DedupMap> dedup_;           // pipeline thread's (built at create)
@@ -225,17 +227,25 @@ private:
 	uint64_t cacheGeneration_ = 0;              // generation the cache content belongs to
 	std::vector<uint8_t> slotFilled_;           // cache slot holds its row's bytes (pipeline thread)
 	// Whether the hot-row tier pays (cfg_.cacheAdaptive; pipeline thread only): running
-	// averages of its time per looked-up row, its hit rate and the pool's time per row.
+	// averages of its time per looked-up row, its own hit rate and the pool's time per row;
+	// the hit rate it is judged by is the shadow's (what the tier hits when it is used and
+	// warm) once the shadow has seen enough lookups.
 	struct TierEconomy {
 		double tierNsPerRow = 0, hitRate = 0, poolNsPerRow = 0;
+		double judgedHitRate = 0; // the rate the last judgement used
 		uint32_t tierSamples = 0, poolSamples = 0, sinceSample = 0;
 		uint32_t sampleEvery = kSampleFirst; // while bypassing: one pass in this many uses the tier
 		bool bypass = false;
 		// Use the tier for this layer pass? While bypassing, one pass in sampleEvery: 16,
 		// doubling (up to 256) each time a sampled pass confirms that the tier does not pay.
 		bool use();
-		void noteTier(size_t looked, size_t hits, uint64_t ns);
+		// After a pass that used the tier: its cost and hits (passes of fewer than 32
+		// looked-up rows say little and are left out). Returns whether it was counted.
+		bool noteTier(size_t looked, size_t hits, uint64_t ns);
 		void notePool(size_t rows, uint64_t ns);
+		// After every pass: bypass or use the tier from now on (sampled: this pass used
+		// the tier and was counted, so a confirmed bypass may sample less often).
+		void judge(const cache::ShadowTier *shadow, bool sampled);
 		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
 	};
 	TierEconomy tierEco_;
