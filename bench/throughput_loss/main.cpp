@@ -610,6 +610,8 @@ json summarize(const VariantResult &vr)
 {
 	const Variant &v = vr.v;
 	double tps = 0, btps = 0, rows = 0, uniq = 0, gathered = 0, hits = 0, gpuS = 0, wallS = 0, lag = 0;
+	double bypassed = 0, warmSum = 0;
+	int warmHosts = 0;
 	std::vector<uint32_t> stalls, pref;
 	uint64_t swDelay = 0;
 	for (auto &h : vr.hosts) {
@@ -626,8 +628,15 @@ json summarize(const VariantResult &vr)
 		rows += a.value("rows", 0.0) / std::max(g, 1e-9);
 		uniq += a.value("unique_rows", 0.0);
 		gathered += a.value("gathered_rows", 0.0);
-		if (a.contains("cache"))
+		if (a.contains("cache")) {
 			hits += a["cache"].value("hits", 0.0);
+			bypassed += a["cache"].value("bypassed_rows", 0.0);
+			// The adaptive tier's shadow: what a warm tier would hit (recent passes).
+			if (a["cache"].value("adaptive", false) && a["cache"].contains("warm_hit_rate")) {
+				warmSum += a["cache"]["warm_hit_rate"].get<double>();
+				warmHosts++;
+			}
+		}
 		for (auto x : h["step_stall_ns"])
 			stalls.push_back(x.get<uint32_t>());
 		for (auto x : h["prefetch_ns"])
@@ -676,6 +685,8 @@ json summarize(const VariantResult &vr)
 		  {"dedup_unique_rows", uniq},
 		  {"gathered_rows", gathered},
 		  {"hit_rate", v.hot && uniq > 0 ? json(hits / uniq) : json(nullptr)},
+		  {"warm_hit_rate", v.hot && warmHosts > 0 ? json(warmSum / warmHosts) : json(nullptr)},
+		  {"bypassed_rows", bypassed},
 		  {"switch_delay_ms", swDelay / 1e6},
 		  {"wake_lag_p99_us", lag / 1e3},
 		  {"wake_lag_max_us", lagMax / 1e3},
