@@ -359,14 +359,54 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 			return;
 		}
 	}
-	std::vector<uint64_t> lat, call;
+	// The limit probe: the same row ids (same batches, same streaming state), the same
+	// number of threads, the agent's own mapping, a plain memcpy loop (limit_probe.hpp).
+	// It runs in blocks between blocks of agent steps (clock paused), so both sides of the
+	// ratio see the same state of a shared machine: measured one after the other, the
+	// probe's p50 alone moved 60-130 us between runs on an EPYC VM. A block moves
+	// EP_BENCH_PROBE_BLOCK_BYTES of rows (default 512 MiB, far more than the LLC), so the
+	// probe does not find in cache the rows the agent gathered for the same step.
+	bench::LimitProbe lp;
+	if (std::string why = lp.init(*a, b.model, (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1)); !why.empty()) {
+		state.SkipWithError(("limit probe: " + why).c_str());
+		return;
+	}
+	if (decode) {
+		for (uint32_t s = 0; s < seqs; s++)
+			batch[s] = {base + s, pool.data() + 8 * (size_t)s, 8, kSeqStart};
+		lp.step(batch.data(), seqs, false);
+	}
+	const uint32_t J = b.model.orders() * b.model.nHeadPerNgram;
+	const uint64_t rows = (uint64_t)tokens * J * b.model.layerIds.size();
+	const uint64_t bytes = rows * b.model.rowFormat.rowBytes();
+	const size_t blockSteps =
+		std::max<uint64_t>(8, envBytes("EP_BENCH_PROBE_BLOCK_BYTES", 512ull << 20) / std::max<uint64_t>(bytes, 1));
+	std::vector<uint64_t> probe;
+	size_t probed = 0;
 	std::vector<size_t> cursors; // token offset of each measured step (the probe replays them)
 	std::vector<uint64_t> seqIds; // prefill: the sequence id of each measured step
+	auto probeUpTo = [&](size_t end) {
+		for (; probed < end; probed++) {
+			for (uint32_t s = 0; s < seqs; s++)
+				batch[s] = {decode ? base + s : seqIds[probed],
+					    pool.data() + cursors[probed] + (size_t)s * perSeq, perSeq,
+					    decode ? 0u : (kSeqStart | kSeqEnd)};
+			probe.push_back(lp.step(batch.data(), seqs));
+		}
+		lp.park();
+	};
+	std::vector<uint64_t> lat, call;
 	lat.reserve(1 << 16);
 	call.reserve(1 << 16);
 	cursors.reserve(1 << 16);
 	seqIds.reserve(1 << 16);
+	probe.reserve(1 << 16);
 	for (auto _ : state) {
+		if (cursors.size() - probed >= blockSteps) {
+			state.PauseTiming();
+			probeUpTo(cursors.size());
+			state.ResumeTiming();
+		}
 		if (cursor + tokens > pool.size())
 			cursor = 0;
 		cursors.push_back(cursor);
@@ -396,32 +436,7 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	if (lat.empty())
 		return;
 
-	// The limit probe: the same row ids (same batches, same streaming state), the same
-	// number of threads, the agent's own mapping, a plain memcpy loop (limit_probe.hpp).
-	std::vector<uint64_t> probe;
-	{
-		bench::LimitProbe lp;
-		std::string why = lp.init(*a, b.model, (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1));
-		if (!why.empty()) {
-			state.SkipWithError(("limit probe: " + why).c_str());
-			return;
-		}
-		if (decode) {
-			for (uint32_t s = 0; s < seqs; s++)
-				batch[s] = {base + s, pool.data() + 8 * (size_t)s, 8, kSeqStart};
-			lp.step(batch.data(), seqs, false);
-		}
-		probe.reserve(cursors.size());
-		for (size_t k = 0; k < cursors.size(); k++) {
-			for (uint32_t s = 0; s < seqs; s++)
-				batch[s] = {decode ? base + s : seqIds[k], pool.data() + cursors[k] + (size_t)s * perSeq, perSeq,
-					    decode ? 0u : (kSeqStart | kSeqEnd)};
-			probe.push_back(lp.step(batch.data(), seqs));
-		}
-	}
-	const uint32_t J = b.model.orders() * b.model.nHeadPerNgram;
-	const uint64_t rows = (uint64_t)tokens * J * b.model.layerIds.size();
-	const uint64_t bytes = rows * b.model.rowFormat.rowBytes();
+	probeUpTo(cursors.size());
 	size_t n = lat.size();
 	double mean = 0;
 	for (auto v : lat)

@@ -57,11 +57,13 @@ public:
 		}
 		threads_ = std::max<uint32_t>(1, threads);
 		stop();
-		for (uint32_t i = 1; i < threads_; i++)
-			workers_.emplace_back([this, i] { workerLoop(i); });
 		return "";
 	}
 	~LimitProbe() { stop(); }
+
+	// Stop the helper threads (they spin between steps) while something else is measured;
+	// the next gathering step starts them again. Streaming state is kept.
+	void park() { stop(); }
 
 	// Hash one batch like the agent (streaming per sequence) and, when `gather`, copy its
 	// rows; returns the copy's nanoseconds (0 when not gathered).
@@ -93,6 +95,12 @@ public:
 		perLayer_ = tokens_.size() * hasher_->columns();
 		if (out_.size() < ids_.size() * rowBytes_)
 			out_.assign(ids_.size() * rowBytes_, 0);
+		if (workers_.size() + 1 < threads_)
+			for (uint32_t i = (uint32_t)workers_.size() + 1; i < threads_; i++)
+				workers_.emplace_back([this, i] { workerLoop(i); });
+		// Started helpers are running (spinning) before the clock starts.
+		for (uint32_t spins = 0; running_.load(std::memory_order_acquire) != threads_ - 1;)
+			relax(spins);
 		uint64_t t0 = nowMonotonicNs();
 		go_.fetch_add(1, std::memory_order_release);
 		copyPart(0);
@@ -141,6 +149,7 @@ private:
 	{
 		uint64_t seen = 0;
 		uint32_t spins = 0;
+		running_.fetch_add(1, std::memory_order_acq_rel);
 		while (!quit_.load(std::memory_order_acquire)) {
 			uint64_t g = go_.load(std::memory_order_acquire);
 			if (g == seen) {
@@ -162,6 +171,7 @@ private:
 		quit_.store(false);
 		go_.store(0);
 		done_.store(0);
+		running_.store(0);
 	}
 
 	std::unique_ptr<hashing::EngramHasher> hasher_;
@@ -176,6 +186,7 @@ private:
 	std::vector<std::thread> workers_;
 	std::atomic<uint64_t> go_{0};
 	std::atomic<uint32_t> done_{0};
+	std::atomic<uint32_t> running_{0};
 	std::atomic<bool> quit_{false};
 };
 
