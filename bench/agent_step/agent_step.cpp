@@ -22,6 +22,8 @@
 //                                 a plain memcpy loop (prefetch distance 24) gathering the same row ids
 //                                 of the same steps with the same threads from the agent's mapping
 //   vs_probe_p50 vs_probe_p99     agent / probe (1.0 = the agent is at the machine's limit; goal <= 1.25)
+//                                 (the probe runs in blocks between blocks of agent steps, clock paused;
+//                                 EP_BENCH_PROBE_BLOCK_BYTES of rows per block, default 512 MiB)
 //   page_kib                      page size of the pool mapping (2048: hugetlb, 4: /dev/shm)
 //   samples                       steps measured
 //
