@@ -387,12 +387,15 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	size_t probed = 0;
 	std::vector<size_t> cursors; // token offset of each measured step (the probe replays them)
 	std::vector<uint64_t> seqIds; // prefill: the sequence id of each measured step
+	// One measured step's batch: decode continues the sequences, prefill is one whole sequence.
+	auto fillBatch = [&](size_t at, uint64_t prefillSeq) {
+		for (uint32_t s = 0; s < seqs; s++)
+			batch[s] = {decode ? base + s : prefillSeq, pool.data() + at + (size_t)s * perSeq, perSeq,
+				    decode ? 0u : (kSeqStart | kSeqEnd)};
+	};
 	auto probeUpTo = [&](size_t end) {
 		for (; probed < end; probed++) {
-			for (uint32_t s = 0; s < seqs; s++)
-				batch[s] = {decode ? base + s : seqIds[probed],
-					    pool.data() + cursors[probed] + (size_t)s * perSeq, perSeq,
-					    decode ? 0u : (kSeqStart | kSeqEnd)};
+			fillBatch(cursors[probed], decode ? 0 : seqIds[probed]);
 			probe.push_back(lp.step(batch.data(), seqs));
 		}
 		lp.park();
@@ -413,10 +416,8 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 			cursor = 0;
 		cursors.push_back(cursor);
 		if (!decode)
-			seqIds.push_back(nextSeq);
-		for (uint32_t s = 0; s < seqs; s++)
-			batch[s] = {decode ? base + s : nextSeq++, pool.data() + cursor + (size_t)s * perSeq, perSeq,
-				    decode ? 0u : (kSeqStart | kSeqEnd)};
+			seqIds.push_back(nextSeq++);
+		fillBatch(cursor, decode ? 0 : seqIds.back());
 		cursor += tokens;
 		uint64_t t0 = nowMonotonicNs();
 		int rc = a->prefetch(batch.data(), seqs, &ticket);

@@ -95,9 +95,8 @@ public:
 		perLayer_ = tokens_.size() * hasher_->columns();
 		if (out_.size() < ids_.size() * rowBytes_)
 			out_.assign(ids_.size() * rowBytes_, 0);
-		if (workers_.size() + 1 < threads_)
-			for (uint32_t i = (uint32_t)workers_.size() + 1; i < threads_; i++)
-				workers_.emplace_back([this, i] { workerLoop(i); });
+		for (uint32_t i = (uint32_t)workers_.size() + 1; i < threads_; i++)
+			workers_.emplace_back([this, i] { workerLoop(i); });
 		// Started helpers are running (spinning) before the clock starts.
 		for (uint32_t spins = 0; running_.load(std::memory_order_acquire) != threads_ - 1;)
 			relax(spins);
