@@ -272,6 +272,20 @@ bool prepare(const std::string &config, benchmark::State &state)
 	return true;
 }
 
+// EP_BENCH_WAIT_HELPS=1: the waiting caller copies rows with the gather threads
+// (AgentConfig::waitHelps; default off).
+bool waitHelps()
+{
+	return envBytes("EP_BENCH_WAIT_HELPS", 0) != 0;
+}
+
+// Threads that copy an agent step's rows: the gather threads, and the caller while it waits
+// in wait() when it helps. The probe gets as many.
+uint32_t copyThreads()
+{
+	return (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1) + (waitHelps() ? 1 : 0);
+}
+
 HostAgent *agentFor(uint32_t latencyNs, benchmark::State &state)
 {
 	Bench &b = bench();
@@ -288,6 +302,8 @@ HostAgent *agentFor(uint32_t latencyNs, benchmark::State &state)
 	c.cacheRows = envBytes("EP_BENCH_CACHE_ROWS", 0);
 	c.cacheAdmit = envBytes("EP_BENCH_CACHE_ADMIT", 1) != 0; // 0: a tier without admission (lookups only)
 	c.cacheAdaptive = envBytes("EP_BENCH_CACHE_ADAPTIVE", 1) != 0; // 0: the tier on every pass
+	c.waitHelps = waitHelps();
+	c.dedupAdaptive = envBytes("EP_BENCH_DEDUP_ADAPTIVE", 1) != 0; // 0: every layer pass deduplicated
 	c.outFormat = outputFormat();
 	c.registerHost = false;
 	auto a = HostAgent::create(c);
@@ -369,7 +385,7 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	// EP_BENCH_PROBE_BLOCK_BYTES of rows (default 512 MiB, far more than the LLC), so the
 	// probe does not find in cache the rows the agent gathered for the same step.
 	bench::LimitProbe lp;
-	if (std::string why = lp.init(*a, b.model, (uint32_t)envBytes("EP_BENCH_GATHER_THREADS", 1)); !why.empty()) {
+	if (std::string why = lp.init(*a, b.model, copyThreads()); !why.empty()) {
 		state.SkipWithError(("limit probe: " + why).c_str());
 		return;
 	}

@@ -224,6 +224,11 @@ typedef struct ep_agent_config {
 #define EP_AGENT_NONTEMPORAL 4u    /* streaming stores into staging */
 #define EP_AGENT_TIER_ALWAYS 8u    /* use the hot-row tier on every step, even where it is measured
                                     * to cost more than it saves (default: bypassed then, host device) */
+#define EP_AGENT_WAIT_HELPS 16u    /* a thread in ep_agent_wait copies rows with the gather threads
+                                    * while it waits (default: it only waits for them) */
+#define EP_AGENT_DEDUP_ALWAYS 32u  /* deduplicate every layer pass, even where it is measured to cost
+                                    * more than the repeats it saves (default: skipped then; host
+                                    * device, packed output, no hot-row tier) */
 /* Output format of the agent's rows (flags bits 8-11; ep_agent_config is not versioned
  * by size, so the option rides in flags): an enum ep_row_format_out, default PACKED.
  * Every format is delivered from packed and planar tables (layout in ep_layer_output);

@@ -352,6 +352,7 @@ Status HostAgent::init(const AgentConfig &cfg)
 	gopt.numaNode = node;
 	gopt.nonTemporal = cfg.nonTemporal;
 	gopt.cost = pool_->region().uri().cost;
+	gopt.guests = cfg.waitHelps;
 	auto g = gather::Engine::create(gopt);
 	if (!g)
 		return g.status();
@@ -1033,6 +1034,51 @@ void HostAgent::TierEconomy::judge(const cache::ShadowTier *shadow, bool sampled
 	}
 }
 
+bool HostAgent::DedupEconomy::use()
+{
+	if (!skip)
+		return true;
+	if (++sinceSample < sampleEvery)
+		return false;
+	sinceSample = 0;
+	return true;
+}
+
+void HostAgent::DedupEconomy::noteDedup(size_t ids, size_t unique, uint64_t ns)
+{
+	if (ids < kEconomyMinRows)
+		return;
+	const double weight = skip ? 0.5 : kEconomyWeight; // rare samples while skipping weigh more
+	uint32_t n = dedupSamples;
+	average(nsPerId, (double)ns / (double)ids, n, weight);
+	average(repeatRate, (double)(ids - unique) / (double)ids, dedupSamples, weight);
+}
+
+void HostAgent::DedupEconomy::notePool(size_t rows, uint64_t ns)
+{
+	if (rows >= kEconomyMinRows)
+		average(poolNsPerRow, (double)ns / (double)rows, poolSamples);
+}
+
+void HostAgent::DedupEconomy::judge(bool sampled)
+{
+	if (dedupSamples < 4 || poolSamples == 0)
+		return; // too early to judge
+	// Per id, deduplicating costs nsPerId and saves repeatRate x poolNsPerRow (a repeat's
+	// second read is costed as a pool row: it often hits the cache, so this errs towards
+	// deduplicating). 10 % hysteresis either way.
+	const double saves = repeatRate * poolNsPerRow;
+	if (!skip && nsPerId > 1.1 * saves) {
+		skip = true;
+		sinceSample = 0;
+		sampleEvery = kSampleFirst;
+	} else if (skip && nsPerId < 0.9 * saves) {
+		skip = false;
+	} else if (skip && sampled) {
+		sampleEvery = std::min(2 * sampleEvery, kSampleMax);
+	}
+}
+
 int HostAgent::processTicketOnce(Ticket &t)
 {
 	const View &view = *t.view;
@@ -1065,6 +1111,21 @@ int HostAgent::processTicketOnce(Ticket &t)
 		uint32_t *const missPos = t.missPos.data();
 		uint32_t *const dupPos = t.dupPos.data();
 		constexpr size_t kDedupAhead = 8; // map entries prefetched ahead (each a likely miss)
+		// Adaptive dedup (no tier, host device, packed output: the only case where a repeat
+		// can simply be gathered again): while deduplicating costs more than it saves, the
+		// layer's ids are gathered as they are, into output rows 0..n-1.
+		const bool dedupAdaptive = cfg_.dedupAdaptive && !cache_ && inPlace;
+		const bool dedup = !dedupAdaptive || dedupEco_.use();
+		const uint64_t dedup0 = dedupAdaptive ? nowMonotonicNs() : 0;
+		if (!dedup) {
+			uint64_t top = 0; // the range check of pass 1, vectorised
+			for (size_t i = 0; i < n; i++)
+				top = std::max(top, ids[i]);
+			if (n && top >= vl.rows)
+				return -ERANGE;
+			unique = misses = n;
+			metrics_->dedupSkippedRows.fetch_add(n, std::memory_order_relaxed);
+		} else {
 		dm.reset(n);
 		// Pass 1: deduplicate. Each distinct row is listed once (missRows/missPos, by first
 		// use); its index entry is final here when there is no tier (every distinct row is
@@ -1090,6 +1151,9 @@ int HostAgent::processTicketOnce(Ticket &t)
 			missPos[unique++] = (uint32_t)i;
 		}
 		misses = unique;
+		}
+		if (dedupAdaptive && dedup)
+			dedupEco_.noteDedup(n, unique, nowMonotonicNs() - dedup0);
 		if (shadow_)
 			shadow_->observe(l, t.missRows.data(), unique); // before pass 2 reorders missRows
 		// The tier, unless it is measured not to pay (lookups and hit copies costing more
@@ -1164,13 +1228,15 @@ int HostAgent::processTicketOnce(Ticket &t)
 			const uint64_t now = nowMonotonicNs();
 			tierNs = mark ? now - mark : 0;
 			mark = now;
+		} else if (dedupAdaptive) {
+			mark = nowMonotonicNs();
 		}
 		gather::Job job;
 		job.table = vl.data;
 		job.tableRows = vl.rows;
 		job.rowStride = vl.stride;
 		job.rowBytes = vl.scales ? valueBytes_ : rowBytes_;
-		job.rows = t.missRows.data();
+		job.rows = dedup ? t.missRows.data() : ids;
 		job.count = misses;
 		// Packed output: straight into the staging slot; other formats: packed into the
 		// pipeline's scratch first, converted below. On the host device with packed output,
@@ -1200,6 +1266,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 		if (adaptive) {
 			const uint64_t now = nowMonotonicNs();
 			poolNs = now - mark;
+		} else if (dedupAdaptive) {
+			poolNs = nowMonotonicNs() - mark;
 		}
 		if (int rc = grc; rc != 0) {
 			gather::Fault f = gather_->fault();
@@ -1300,6 +1368,11 @@ int HostAgent::processTicketOnce(Ticket &t)
 			if (shadow_)
 				metrics_->cacheWarmHitRate.store(shadow_->hitRate(), std::memory_order_relaxed);
 		}
+		if (dedupAdaptive) {
+			dedupEco_.notePool(misses, poolNs);
+			dedupEco_.judge(dedup && dedupEco_.skip);
+			metrics_->dedupSkipping.store(dedupEco_.skip, std::memory_order_relaxed);
+		}
 		metrics_->rows.fetch_add(n, std::memory_order_relaxed);
 		metrics_->uniqueRows.fetch_add(unique, std::memory_order_relaxed);
 		metrics_->gatheredRows.fetch_add(misses, std::memory_order_relaxed);
@@ -1393,8 +1466,15 @@ int HostAgent::wait(uint64_t ticket, int layerIndex)
 	if (done < need) {
 		uint64_t t0 = nowMonotonicNs();
 		// Spin up to kWaitSpinNs before sleeping: a layer is usually ready within a step's
-		// time, and a futex wake-up costs more than that on a VM (an IPI per wake).
+		// time, and a futex wake-up costs more than that on a VM (an IPI per wake). While
+		// spinning, copy rows with the pipeline (AgentConfig::waitHelps): this core would
+		// otherwise only wait for the ones that do.
+		const bool helps = cfg_.waitHelps;
 		for (int i = 0; done < need; i++) {
+			if (helps && gather_->help()) {
+				done = t->layersDone.load(std::memory_order_acquire);
+				continue;
+			}
 			_mm_pause();
 			done = t->layersDone.load(std::memory_order_acquire);
 			if ((i & 63) == 63 && nowMonotonicNs() - t0 > kWaitSpinNs)
@@ -1542,6 +1622,9 @@ std::string HostAgent::metricsJson() const
 			   {"bypassing", m.cacheBypassing.load()},
 			   {"bypassed_rows", m.cacheBypassedRows.load()},
 			   {"warm_hit_rate", m.cacheWarmHitRate.load()}}},
+		{"dedup", {{"adaptive", cfg_.dedupAdaptive && !cache_ && !convert_ && device_->kind() == device::Kind::Host},
+			   {"skipping", m.dedupSkipping.load()},
+			   {"skipped_rows", m.dedupSkippedRows.load()}}},
 		{"stalls", {{"count", m.stalls.load()},
 			    {"waits", m.waits.load()},
 			    {"total_us", m.stallNs.load() / 1000.0},
@@ -1580,6 +1663,9 @@ std::string HostAgent::metricsPrometheus() const
 	counter("engrampool_agent_cache_bypassed_rows_total",
 		"Distinct rows gathered from the pool without a tier lookup (the adaptive tier did not pay).",
 		m.cacheBypassedRows.load());
+	counter("engrampool_agent_dedup_skipped_rows_total",
+		"Rows gathered without deduplication (the adaptive dedup did not pay; counted as unique rows too).",
+		m.dedupSkippedRows.load());
 	counter("engrampool_agent_stalls_total", "wait() calls that blocked.", m.stalls.load());
 	counter("engrampool_agent_stall_seconds_total_ns", "Nanoseconds wait() blocked.", m.stallNs.load());
 	counter("engrampool_agent_errors_total", "Tickets that failed.", m.errors.load());

@@ -62,6 +62,8 @@ struct AgentConfig {
 	uint32_t maxSequences = 4096;      // live sequences
 	uint32_t slots = 3;                // staging ring
 	uint32_t gatherThreads = 1;        // incl. the pipeline thread
+	bool waitHelps = false;            // a thread in wait() copies rows with the gather threads
+	                                   // while it spins, instead of only waiting for them
 	int numaNode = -1;                 // gather threads and staging (-1 = the pool's node or any)
 	bool nonTemporal = false;
 	size_t cacheRows = 0;              // hot-row tier capacity (0 = off)
@@ -69,6 +71,9 @@ struct AgentConfig {
 	bool cacheAdaptive = true;         // host device: bypass the tier while it costs more time than
 	                                   // it saves (measured per layer pass: lookups + hit copies vs
 	                                   // hit rate x the pool's time per row); 1 pass in 16..256 still uses it
+	bool dedupAdaptive = true;         // host device, packed output, no tier: skip deduplicating a
+	                                   // layer's rows while it costs more time than the repeats it
+	                                   // saves (measured per layer pass); 1 pass in 16..256 still does it
 	std::string hotSetFile;            // frequency file: "LAYER ROW COUNT" lines
 	bool registerHost = true;          // claim a host slot and heartbeat
 	int hostIndex = -1;                // configured host number (-1 = first free slot)
@@ -249,6 +254,22 @@ private:
 		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
 	};
 	TierEconomy tierEco_;
+	// Whether deduplicating a layer's row ids pays (cfg_.dedupAdaptive; host device, packed
+	// output, no tier; pipeline thread only): its time per id against the repeats it finds
+	// x the pool's time per gathered row. Skipped, every id is gathered (a repeat read
+	// again, usually from the cache its first read filled).
+	struct DedupEconomy {
+		double nsPerId = 0, repeatRate = 0, poolNsPerRow = 0;
+		uint32_t dedupSamples = 0, poolSamples = 0, sinceSample = 0;
+		uint32_t sampleEvery = kSampleFirst; // while skipping: one pass in this many deduplicates
+		bool skip = false;
+		bool use(); // deduplicate this pass? (while skipping: 1 in sampleEvery, 16 doubling to 256)
+		void noteDedup(size_t ids, size_t unique, uint64_t ns);
+		void notePool(size_t rows, uint64_t ns);
+		void judge(bool sampled);
+		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
+	};
+	DedupEconomy dedupEco_;
 
 	std::vector<std::unique_ptr<Ticket>> tickets_; // one per staging slot
 	std::atomic<uint64_t> nextTicket_{1};

@@ -34,6 +34,8 @@ struct AgentMetrics {
 	std::atomic<uint64_t> cacheBypassedRows{0};     // distinct rows gathered without a tier lookup
 	std::atomic<bool> cacheBypassing{false};        // the adaptive tier is bypassed now
 	std::atomic<double> cacheWarmHitRate{0};        // the shadow's estimate: distinct rows a warm tier hits
+	std::atomic<uint64_t> dedupSkippedRows{0};      // rows gathered without deduplication (it did not pay)
+	std::atomic<bool> dedupSkipping{false};         // the adaptive dedup is skipped now
 	std::atomic<uint64_t> stalls{0}, stallNs{0}, waits{0};
 	std::atomic<uint64_t> errors{0}, generationChanges{0};
 	std::atomic<uint64_t> refreshFailures{0};   // moves to a new generation that failed (view kept)

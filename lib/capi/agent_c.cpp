@@ -63,6 +63,8 @@ EP_API int ep_agent_create(ep_agent **out, const ep_agent_config *cfg) noexcept
 		c.cacheAdmit = !(cfg->flags & EP_AGENT_NO_ADMIT);
 		c.nonTemporal = (cfg->flags & EP_AGENT_NONTEMPORAL) != 0;
 		c.cacheAdaptive = !(cfg->flags & EP_AGENT_TIER_ALWAYS);
+		c.waitHelps = (cfg->flags & EP_AGENT_WAIT_HELPS) != 0;
+		c.dedupAdaptive = !(cfg->flags & EP_AGENT_DEDUP_ALWAYS);
 		if (cfg->hot_set_file)
 			c.hotSetFile = cfg->hot_set_file;
 		c.registerHost = !(cfg->flags & EP_AGENT_NO_REGISTER);

@@ -16,6 +16,10 @@
 // caller issues FUTEX_WAKE only when someone sleeps (`sleepers_`), so back-to-back
 // runs cost no syscall. warm() wakes sleeping helpers ahead of a run that is coming
 // (the agent calls it when a prefetch starts hashing) and keeps them spinning until it.
+//
+// Guests: help() lets a thread that would otherwise spin (the agent's caller in wait())
+// enter the open run the way a helper does (busy_, then open_) and take chunks. With
+// Options::guests a run is shared even when the engine has no helper threads.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -187,7 +191,7 @@ public:
 		const uint64_t switchDone = switch_ && pool ? switch_->reserve((uint64_t)job.count * job.rowBytes, t0) : 0;
 		uint32_t workers = 1;
 		int rc;
-		if (helpers_.empty() || job.count < opts_.parallelThreshold) {
+		if ((helpers_.empty() && !opts_.guests) || job.count < opts_.parallelThreshold) {
 			rc = runAlone(job);
 		} else {
 			workers = opts_.threads;
@@ -208,6 +212,21 @@ public:
 		epoch_.fetch_add(1, std::memory_order_seq_cst);
 		if (sleepers_.load(std::memory_order_seq_cst))
 			futexWakeAll(&epoch_);
+	}
+
+	bool help() override
+	{
+		// Cheap checks first: a waiting caller polls this in its spin loop.
+		if (!opts_.guests || !open_.load(std::memory_order_acquire) ||
+		    next_.load(std::memory_order_relaxed) >= chunks_.load(std::memory_order_relaxed))
+			return false;
+		busy_.fetch_add(1, std::memory_order_seq_cst);
+		const bool joined = open_.load(std::memory_order_seq_cst) &&
+				    next_.load(std::memory_order_relaxed) < chunks_.load(std::memory_order_relaxed);
+		if (joined)
+			work();
+		busy_.fetch_sub(1, std::memory_order_seq_cst);
+		return joined;
 	}
 
 	Fault fault() const override { return fault_; }
@@ -263,9 +282,10 @@ private:
 		waitUntil([&] { return busy_.load(std::memory_order_seq_cst) == 0; });
 
 		job_ = job;
-		size_t chunk = (job.count + opts_.threads * kChunksPerWorker - 1) / (opts_.threads * kChunksPerWorker);
-		chunkRows_ = std::max(chunk, kMinChunkRows);
-		chunks_ = (job.count + chunkRows_ - 1) / chunkRows_;
+		// A guest counts as one more worker (it may or may not come).
+		const size_t pieces = (size_t)(opts_.threads + (opts_.guests ? 1 : 0)) * kChunksPerWorker;
+		chunkRows_ = std::max((job.count + pieces - 1) / pieces, kMinChunkRows);
+		chunks_.store((job.count + chunkRows_ - 1) / chunkRows_, std::memory_order_relaxed);
 		next_.store(0, std::memory_order_relaxed);
 		done_.store(0, std::memory_order_relaxed);
 		faulted_.store(false, std::memory_order_relaxed);
@@ -277,7 +297,8 @@ private:
 			futexWakeAll(&epoch_);
 
 		work();
-		waitUntil([&] { return done_.load(std::memory_order_acquire) == chunks_; });
+		const size_t chunks = chunks_.load(std::memory_order_relaxed);
+		waitUntil([&] { return done_.load(std::memory_order_acquire) == chunks; });
 		if (faulted_.load(std::memory_order_acquire)) {
 			recordFault(job, faultAddr_);
 			return -EFAULT;
@@ -288,9 +309,10 @@ private:
 	// Take chunks until none are left (caller and helpers alike).
 	void work()
 	{
+		const size_t chunks = chunks_.load(std::memory_order_relaxed);
 		for (;;) {
 			size_t c = next_.fetch_add(1, std::memory_order_relaxed);
-			if (c >= chunks_)
+			if (c >= chunks)
 				return;
 			// After a fault the rest is skipped (the run fails anyway) but still counted.
 			if (!faulted_.load(std::memory_order_relaxed)) {
@@ -418,7 +440,8 @@ private:
 	uintptr_t faultAddr_ = 0;
 	alignas(64) Job job_;
 	size_t chunkRows_ = 0;
-	size_t chunks_ = 0;
+	std::atomic<size_t> chunks_{ 0 }; // atomic: help() reads it before it enters
+
 };
 
 } // namespace

@@ -53,6 +53,9 @@ struct Options {
 	// How long an idle helper spins before it sleeps on a futex. Spinning buys a
 	// sub-microsecond start for back-to-back runs; sleeping frees the core.
 	uint32_t spinNs = 20000;
+	// Other threads may join runs through help() (the agent's waiting callers): runs of
+	// parallelThreshold rows or more are cut into chunks even without helper threads.
+	bool guests = false;
 };
 
 // Failure details of the last run() (set without formatting: plain fields).
@@ -112,6 +115,11 @@ public:
 	// futex wake-up later (tens to hundreds of microseconds on a VM). Never blocks; call
 	// it from the thread that calls run().
 	virtual void warm(uint64_t ns) = 0;
+	// From any other thread (Options::guests): take part in the run in progress, copying
+	// its chunks not yet taken, like a helper; returns whether there was work to join.
+	// Never waits for a run; a run still waits for every chunk it handed out, so rows a
+	// guest copies are in dst when run() returns. Faults are the run's, as a helper's.
+	virtual bool help() = 0;
 };
 
 // Single-threaded primitive (used by the engine, benchmarks and tests), best kernel.

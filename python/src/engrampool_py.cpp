@@ -692,7 +692,7 @@ struct PyAgent {
 	PyAgent(const std::string &uri_, const std::string &model, const std::string &device, int cudaDevice,
 	      uint32_t maxBatchTokens, uint32_t maxSequences, uint32_t slots, uint32_t gatherThreads, int numaNode,
 	      uint64_t cacheRows, const py::object &hotSetFile, bool registerHost, const std::string &output,
-	      bool nontemporal, bool tierAlways)
+	      bool nontemporal, bool tierAlways, bool waitHelps, bool dedupAlways)
 	    : uri(uri_), modelPath(model)
 	{
 		if (device != "cpu" && device != "cuda")
@@ -734,7 +734,8 @@ struct PyAgent {
 		c.cache_rows = cacheRows;
 		c.hot_set_file = hot.empty() ? nullptr : hot.c_str();
 		c.flags = (registerHost ? 0u : EP_AGENT_NO_REGISTER) | (nontemporal ? EP_AGENT_NONTEMPORAL : 0u) |
-			  (tierAlways ? EP_AGENT_TIER_ALWAYS : 0u) | EP_AGENT_OUT(outFormat);
+			  (tierAlways ? EP_AGENT_TIER_ALWAYS : 0u) | (waitHelps ? EP_AGENT_WAIT_HELPS : 0u) |
+			  (dedupAlways ? EP_AGENT_DEDUP_ALWAYS : 0u) | EP_AGENT_OUT(outFormat);
 		auto s = std::make_shared<AgentState>();
 		int rc;
 		{
@@ -1422,12 +1423,14 @@ PYBIND11_MODULE(_engrampool, m)
 
 	py::class_<PyAgent>(m, "Agent")
 		.def(py::init<const std::string &, const std::string &, const std::string &, int, uint32_t, uint32_t,
-			      uint32_t, uint32_t, int, uint64_t, const py::object &, bool, const std::string &, bool, bool>(),
+			      uint32_t, uint32_t, int, uint64_t, const py::object &, bool, const std::string &, bool, bool, bool,
+			      bool>(),
 		     py::arg("uri"), py::arg("model"), py::arg("device") = "cpu", py::arg("cuda_device") = 0,
 		     py::arg("max_batch_tokens") = 0, py::arg("max_sequences") = 0, py::arg("slots") = 0,
 		     py::arg("gather_threads") = 0, py::arg("numa_node") = -1, py::arg("cache_rows") = 0,
 		     py::arg("hot_set_file") = py::none(), py::arg("register") = true, py::arg("output") = "packed",
-		     py::arg("nontemporal") = false, py::arg("tier_always") = false)
+		     py::arg("nontemporal") = false, py::arg("tier_always") = false, py::arg("wait_helps") = false,
+		     py::arg("dedup_always") = false)
 		.def("prefetch", [](py::object self, const py::object &batch, const py::object &dead, const py::object &seqIds,
 				    const py::object &flags) {
 			return self.cast<PyAgent &>().prefetch(self, batch, dead, seqIds, flags);

@@ -392,3 +392,98 @@ TEST(AgentRows, PollSaysWhetherWaitWouldBlock)
 	ASSERT_EQ(0, a->release(t));
 	EXPECT_EQ(-ENOENT, a->poll(t, 0));
 }
+
+TEST(AgentRows, WaitingCallerCopiesRowsWithTheGatherThreads)
+{
+	// AgentConfig::waitHelps: wait() joins the pipeline's gather runs (the engine's guest);
+	// every row stays right, with and without helper threads.
+	ModelConfig m = makeModel(agentModelJson("fp32", 16));
+	AgentPool p(m, 31);
+	for (uint32_t threads : {1u, 2u}) {
+		AgentConfig cfg = agentConfig(p, 512);
+		cfg.gatherThreads = threads;
+		cfg.waitHelps = true;
+		auto a = makeAgent(cfg);
+		Expect e(m);
+		SequenceMix mix(e, m.tokenizerVocabSize, 13 + threads);
+		runMix(*a, p, mix, 60, 16, 32, 512, "threads " + std::to_string(threads));
+		EXPECT_EQ(0u, metrics(*a)["errors"].get<uint64_t>());
+	}
+}
+
+namespace {
+// Two sequences of the same 64 fresh tokens: every row of the step repeats once.
+void twinStep(HostAgent &a, const AgentPool &p, const Expect &e, std::mt19937_64 &rng, const std::string &label)
+{
+	std::vector<int64_t> toks(64);
+	for (auto &t : toks)
+		t = (int64_t)(rng() % p.model.tokenizerVocabSize);
+	BatchEntry twin[2] = {{1, toks.data(), 64, kSeqStart | kSeqEnd}, {2, toks.data(), 64, kSeqStart | kSeqEnd}};
+	uint64_t t = 0;
+	ASSERT_EQ(0, a.prefetch(twin, 2, &t)) << label;
+	ASSERT_EQ(0, a.wait(t)) << label;
+	ExpectedTicket exp;
+	exp.tokens = 128;
+	exp.rows.assign(e.layers(), {});
+	auto ids = e.rowIds(toks);
+	const size_t J = e.columns();
+	for (size_t l = 0; l < e.layers(); l++)
+		for (int copy = 0; copy < 2; copy++)
+			exp.rows[l].insert(exp.rows[l].end(), ids.begin() + l * 64 * J, ids.begin() + (l + 1) * 64 * J);
+	std::string why;
+	ASSERT_EQ(0u, outputMismatches(a, t, exp, p.model.rowFormat, p.seed, -1, nullptr, &why)) << label << ": " << why;
+	ASSERT_EQ(0, a.release(t));
+}
+} // namespace
+
+TEST(AgentRows, AdaptiveDedupIsSkippedWhereRowsDoNotRepeat)
+{
+	// Uniform tokens over tables of thousands of rows: about 1 % of a pass's ids repeat, so
+	// deduplicating costs more than the repeats' reads it saves, and the agent stops doing
+	// it (but for 1 pass in 16..256). Rows stay right, repeats included; with
+	// dedupAdaptive off every pass is deduplicated.
+	ModelConfig m = makeModel(agentModelJson("fp32", 16));
+	AgentPool p(m, 37);
+	Expect e(m);
+	for (bool adaptive : {true, false}) {
+		SCOPED_TRACE(adaptive);
+		AgentConfig cfg = agentConfig(p, 512);
+		cfg.dedupAdaptive = adaptive;
+		auto a = makeAgent(cfg);
+		SequenceMix mix(e, m.tokenizerVocabSize, 41);
+		runMix(*a, p, mix, 200, 16, 32, 512, "uniform");
+		auto j = metrics(*a);
+		EXPECT_EQ(adaptive, j["dedup"]["adaptive"].get<bool>());
+		const uint64_t skipped = j["dedup"]["skipped_rows"].get<uint64_t>();
+		if (adaptive) {
+			EXPECT_TRUE(j["dedup"]["skipping"].get<bool>());
+			EXPECT_GT(skipped, 0u);
+			EXPECT_LT(skipped, j["rows"].get<uint64_t>()) << "the first passes are deduplicated";
+		} else {
+			EXPECT_EQ(0u, skipped);
+		}
+		std::mt19937_64 rng(5);
+		for (int s = 0; s < 5; s++)
+			twinStep(*a, p, e, rng, "twin step " + std::to_string(s));
+	}
+}
+
+TEST(AgentRows, AdaptiveDedupStaysWhereRepeatsCostPoolReads)
+{
+	// Every row repeats once and each pool read costs a modeled 2 us of latency: the
+	// repeats dedup saves are worth far more than the dedup, which is never skipped.
+	ModelConfig m = makeModel(agentModelJson("fp32", 16));
+	AgentPool p(m, 43);
+	Expect e(m);
+	AgentConfig cfg = agentConfig(p, 512);
+	cfg.poolUri = p.uri() + "?latency_ns=2000";
+	auto a = makeAgent(cfg);
+	std::mt19937_64 rng(9);
+	for (int s = 0; s < 40; s++)
+		twinStep(*a, p, e, rng, "step " + std::to_string(s));
+	auto j = metrics(*a);
+	EXPECT_TRUE(j["dedup"]["adaptive"].get<bool>());
+	EXPECT_FALSE(j["dedup"]["skipping"].get<bool>());
+	EXPECT_EQ(0u, j["dedup"]["skipped_rows"].get<uint64_t>());
+	EXPECT_LE(2 * j["unique_rows"].get<uint64_t>(), j["rows"].get<uint64_t>()); // every row repeats
+}

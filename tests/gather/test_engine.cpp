@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "ep_config.h"
@@ -384,4 +385,112 @@ TEST(GatherEngine, TaskVisitsEveryIndexOnce)
 			EXPECT_LT(ms, 1000) << "the cost model was applied to a task";
 		}
 	}
+}
+
+// A guest (Options::guests, help() from another thread) takes chunks of the open run: the
+// rows it copies are in dst when run() returns, and with guests off help() never joins.
+TEST(GatherEngine, GuestHelpsARunFromAnotherThread)
+{
+	for (uint32_t threads : {1u, 2u}) {
+		SCOPED_TRACE(threads);
+		Options o;
+		o.threads = threads;
+		o.guests = true;
+		auto e = makeEngine(o);
+		ASSERT_TRUE(e);
+		EXPECT_FALSE(e->help()) << "no run yet";
+		// The caller's first span waits (up to 10 s) until a guest has taken a span, so the
+		// guest's part is certain; every index is visited once either way.
+		struct Ctx {
+			std::atomic<uint32_t> visits[4096];
+			std::atomic<bool> guestIn{false};
+			std::thread::id caller;
+		} ctx;
+		for (auto &v : ctx.visits)
+			v.store(0);
+		ctx.caller = std::this_thread::get_id();
+		std::atomic<bool> stop{false};
+		std::atomic<uint64_t> joined{0};
+		static thread_local bool tGuest = false;
+		std::thread guest([&] {
+			tGuest = true;
+			while (!stop.load())
+				if (e->help())
+					joined++;
+		});
+		Job j;
+		j.count = 4096;
+		j.taskCtx = &ctx;
+		j.task = [](void *p, size_t begin, size_t end) {
+			auto &c = *static_cast<Ctx *>(p);
+			if (tGuest)
+				c.guestIn.store(true);
+			else
+				for (int i = 0; i < 10000 && !c.guestIn.load(); i++)
+					std::this_thread::sleep_for(std::chrono::milliseconds(1));
+			for (size_t i = begin; i < end; i++)
+				c.visits[i]++;
+		};
+		ASSERT_EQ(0, e->run(j));
+		stop = true;
+		guest.join();
+		EXPECT_TRUE(ctx.guestIn.load()) << "the guest never took a span";
+		EXPECT_GE(joined.load(), 1u);
+		for (size_t i = 0; i < 4096; i++)
+			ASSERT_EQ(1u, ctx.visits[i].load()) << "index " << i;
+		// Rows, not a task: the guest's copies are the run's.
+		auto t = eptest::patternTable(20000 * 320, 7);
+		auto rows = eptest::randomRows(3000, 20000, 8);
+		std::vector<uint8_t> dst(rows.size() * 320);
+		std::atomic<bool> stop2{false};
+		std::thread guest2([&] {
+			while (!stop2.load())
+				e->help();
+		});
+		for (int r = 0; r < 50; r++) {
+			std::fill(dst.begin(), dst.end(), 0);
+			Job g;
+			g.table = t.data();
+			g.tableRows = 20000;
+			g.rowStride = 320;
+			g.rowBytes = 320;
+			g.rows = rows.data();
+			g.count = rows.size();
+			g.dst = dst.data();
+			g.dstStride = 320;
+			ASSERT_EQ(0, e->run(g));
+			for (size_t i = 0; i < rows.size(); i++)
+				ASSERT_EQ(0, memcmp(dst.data() + i * 320, t.data() + rows[i] * 320, 320)) << "run " << r << " row " << i;
+		}
+		stop2 = true;
+		guest2.join();
+	}
+	Options off;
+	off.threads = 2;
+	auto e = makeEngine(off);
+	ASSERT_TRUE(e);
+	std::atomic<bool> stop{false}, helped{false};
+	std::thread guest([&] {
+		while (!stop.load())
+			if (e->help())
+				helped = true;
+	});
+	auto t = eptest::patternTable(4096 * 64, 3);
+	auto rows = eptest::randomRows(4096, 4096, 4);
+	std::vector<uint8_t> dst(rows.size() * 64);
+	for (int r = 0; r < 20; r++) {
+		Job g;
+		g.table = t.data();
+		g.tableRows = 4096;
+		g.rowStride = 64;
+		g.rowBytes = 64;
+		g.rows = rows.data();
+		g.count = rows.size();
+		g.dst = dst.data();
+		g.dstStride = 64;
+		ASSERT_EQ(0, e->run(g));
+	}
+	stop = true;
+	guest.join();
+	EXPECT_FALSE(helped.load()) << "help() joined an engine without guests";
 }
