@@ -22,8 +22,10 @@
 //                                 a plain memcpy loop (prefetch distance 24) gathering the same row ids
 //                                 of the same steps with the same threads from the agent's mapping
 //   vs_probe_p50 vs_probe_p99     agent / probe (1.0 = the agent is at the machine's limit; goal <= 1.25)
-//                                 (the probe runs in blocks between blocks of agent steps, clock paused;
-//                                 EP_BENCH_PROBE_BLOCK_BYTES of rows per block, default 512 MiB)
+//                                 (the probe runs in short blocks between agent steps, clock paused,
+//                                 EP_BENCH_PROBE_BLOCK_BYTES of rows each, default 8 MiB, replaying
+//                                 steps EP_BENCH_PROBE_LAG_BYTES behind, default 256 MiB)
+//   probe_samples                 steps the probe replayed
 //   page_kib                      page size of the pool mapping (2048: hugetlb, 4: /dev/shm)
 //   samples                       steps measured
 //
@@ -379,11 +381,14 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	}
 	// The limit probe: the same row ids (same batches, same streaming state), the same
 	// number of threads, the agent's own mapping, a plain memcpy loop (limit_probe.hpp).
-	// It runs in blocks between blocks of agent steps (clock paused), so both sides of the
-	// ratio see the same state of a shared machine: measured one after the other, the
-	// probe's p50 alone moved 60-130 us between runs on an EPYC VM. A block moves
-	// EP_BENCH_PROBE_BLOCK_BYTES of rows (default 512 MiB, far more than the LLC), so the
-	// probe does not find in cache the rows the agent gathered for the same step.
+	// It runs in short blocks between the agent's steps (clock paused), so both sides of
+	// the ratio see the same moment of a shared machine: measured one after the other,
+	// the probe's p50 alone moved 60-130 us between runs on an EPYC VM, and in a noisy hour
+	// 75-214 us within minutes. A block is EP_BENCH_PROBE_BLOCK_BYTES of rows (default
+	// 8 MiB, about a millisecond of copying) and replays steps at least
+	// EP_BENCH_PROBE_LAG_BYTES of rows behind the agent (default 256 MiB, far more than
+	// the LLC), so the probe never finds in cache the rows the agent just gathered. The
+	// last lag's steps are not replayed (unless that would leave the probe under 64 steps).
 	bench::LimitProbe lp;
 	if (std::string why = lp.init(*a, b.model, copyThreads()); !why.empty()) {
 		state.SkipWithError(("limit probe: " + why).c_str());
@@ -398,7 +403,9 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	const uint64_t rows = (uint64_t)tokens * J * b.model.layerIds.size();
 	const uint64_t bytes = rows * b.model.rowFormat.rowBytes();
 	const size_t blockSteps =
-		std::max<uint64_t>(8, envBytes("EP_BENCH_PROBE_BLOCK_BYTES", 512ull << 20) / std::max<uint64_t>(bytes, 1));
+		std::max<uint64_t>(1, envBytes("EP_BENCH_PROBE_BLOCK_BYTES", 8ull << 20) / std::max<uint64_t>(bytes, 1));
+	const size_t lagSteps =
+		std::max<uint64_t>(1, envBytes("EP_BENCH_PROBE_LAG_BYTES", 256ull << 20) / std::max<uint64_t>(bytes, 1));
 	std::vector<uint64_t> probe;
 	size_t probed = 0;
 	std::vector<size_t> cursors; // token offset of each measured step (the probe replays them)
@@ -423,9 +430,9 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	seqIds.reserve(1 << 16);
 	probe.reserve(1 << 16);
 	for (auto _ : state) {
-		if (cursors.size() - probed >= blockSteps) {
+		if (cursors.size() - probed >= lagSteps + blockSteps) {
 			state.PauseTiming();
-			probeUpTo(cursors.size());
+			probeUpTo(probed + blockSteps);
 			state.ResumeTiming();
 		}
 		if (cursor + tokens > pool.size())
@@ -455,7 +462,8 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	if (lat.empty())
 		return;
 
-	probeUpTo(cursors.size());
+	if (probe.size() < 64)
+		probeUpTo(cursors.size()); // a short run: the probe's figures include rows still in cache
 	size_t n = lat.size();
 	double mean = 0;
 	for (auto v : lat)
@@ -482,6 +490,7 @@ void runStep(benchmark::State &state, std::string config, uint32_t latencyNs, bo
 	state.counters["vs_probe_p99"] = pp99 > 0 ? p99 / pp99 : 0;
 	state.counters["page_kib"] = (double)(a->pool().region().pageSize() >> 10);
 	state.counters["samples"] = (double)n;
+	state.counters["probe_samples"] = (double)probe.size();
 	if (config == "27b" && decode && size == 64 && latencyNs == 0) {
 		bool met = pp50 > 0 && p50 <= 1.25 * pp50 && p99 <= 1.25 * pp99;
 		state.SetLabel(met ? "goal p50,p99<=1.25x probe: met" : "goal p50,p99<=1.25x probe: MISSED");

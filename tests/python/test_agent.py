@@ -114,6 +114,33 @@ def test_hot_row_tier_adaptive_or_always(pool_setup):
             a.close()
 
 
+def test_wait_helps_and_dedup_always(pool_setup):
+    """wait_helps=True: the waiting caller copies rows with the gather threads;
+    dedup_always=True: every layer pass is deduplicated (metrics say the dedup is not
+    adaptive and skipped nothing). The rows are exact with every combination."""
+    rng = np.random.default_rng(12)
+    tokens = rng.integers(0, 500, size=(8, 40))
+    exp = expected_rows(pool_setup, "pyt-fp8", tokens)
+    for helps in (False, True):
+        for always in (False, True):
+            a = engrampool.Agent(pool_setup.uri, pool_setup.models[FP8_MODEL["name"]], register=False,
+                                 max_sequences=64, gather_threads=2, wait_helps=helps, dedup_always=always)
+            try:
+                for _ in range(3):
+                    t = a.prefetch(tokens, seq_ids=np.arange(20, 28, dtype=np.uint64),
+                                   flags=engrampool.SEQ_START | engrampool.SEQ_END)
+                    t.wait()
+                    for li in range(2):
+                        assert np.array_equal(t.output(li), exp[li])
+                    a.release(t)
+                dedup = a.metrics()["dedup"]
+                assert dedup["adaptive"] is (not always)
+                if always:
+                    assert dedup["skipped_rows"] == 0 and not dedup["skipping"]
+            finally:
+                a.close()
+
+
 def test_ticket_and_batch_errors(pool_setup, agent):
     tok = np.array([[1, 2, 3]], dtype=np.int64)
     t = agent.prefetch(tok, flags=engrampool.SEQ_START)
