@@ -609,7 +609,7 @@ VariantResult runLocal(const Variant &v, const Profile &prof, const ModelConfig 
 json summarize(const VariantResult &vr)
 {
 	const Variant &v = vr.v;
-	double tps = 0, btps = 0, rows = 0, uniq = 0, gathered = 0, hits = 0, gpuS = 0, wallS = 0, lag = 0;
+	double tps = 0, btps = 0, rows = 0, uniq = 0, dedupSkipped = 0, gathered = 0, hits = 0, gpuS = 0, wallS = 0, lag = 0;
 	double bypassed = 0, warmSum = 0;
 	int warmHosts = 0;
 	std::vector<uint32_t> stalls, pref;
@@ -628,6 +628,8 @@ json summarize(const VariantResult &vr)
 		rows += a.value("rows", 0.0) / std::max(g, 1e-9);
 		uniq += a.value("unique_rows", 0.0);
 		gathered += a.value("gathered_rows", 0.0);
+		if (a.contains("dedup"))
+			dedupSkipped += a["dedup"].value("skipped_rows", 0.0);
 		if (a.contains("cache")) {
 			hits += a["cache"].value("hits", 0.0);
 			bypassed += a["cache"].value("bypassed_rows", 0.0);
@@ -683,6 +685,7 @@ json summarize(const VariantResult &vr)
 		  {"prefetch_p99_us", quantile(pref, 0.99) / 1e3},
 		  {"rows_per_s", rows},
 		  {"dedup_unique_rows", uniq},
+		  {"dedup_skipped_rows", dedupSkipped}, // gathered without dedup (counted in dedup_unique_rows)
 		  {"gathered_rows", gathered},
 		  {"hit_rate", v.hot && uniq > 0 ? json(hits / uniq) : json(nullptr)},
 		  {"warm_hit_rate", v.hot && warmHosts > 0 ? json(warmSum / warmHosts) : json(nullptr)},
