@@ -984,7 +984,7 @@ inline void average(double &avg, double x, uint32_t &samples, double weight = kE
 }
 } // namespace
 
-bool HostAgent::TierEconomy::use()
+bool HostAgent::SampledBypass::use()
 {
 	if (!bypass)
 		return true;
@@ -992,6 +992,19 @@ bool HostAgent::TierEconomy::use()
 		return false;
 	sinceSample = 0;
 	return true;
+}
+
+void HostAgent::SampledBypass::decide(double costs, double saves, bool sampled)
+{
+	if (!bypass && costs > 1.1 * saves) {
+		bypass = true;
+		sinceSample = 0;
+		sampleEvery = kSampleFirst;
+	} else if (bypass && costs < 0.9 * saves) {
+		bypass = false;
+	} else if (bypass && sampled) {
+		sampleEvery = std::min(2 * sampleEvery, kSampleMax); // confirmed: run it less often
+	}
 }
 
 void HostAgent::TierEconomy::notePool(size_t rows, uint64_t ns)
@@ -1021,34 +1034,14 @@ void HostAgent::TierEconomy::judge(const cache::ShadowTier *shadow, bool sampled
 	// bypassed, so its rows go stale. The shadow keeps learning on every pass.
 	judgedHitRate = shadow && shadow->lookups() >= kShadowMinLookups ? shadow->hitRate() : hitRate;
 	// Per looked-up row the tier costs tierNsPerRow and saves hitRate x poolNsPerRow.
-	// 10 % hysteresis either way, so that noise does not flip it every pass.
-	const double saves = judgedHitRate * poolNsPerRow;
-	if (!bypass && tierNsPerRow > 1.1 * saves) {
-		bypass = true;
-		sinceSample = 0;
-		sampleEvery = kSampleFirst;
-	} else if (bypass && tierNsPerRow < 0.9 * saves) {
-		bypass = false;
-	} else if (bypass && sampled) {
-		sampleEvery = std::min(2 * sampleEvery, kSampleMax); // confirmed: look less often
-	}
-}
-
-bool HostAgent::DedupEconomy::use()
-{
-	if (!skip)
-		return true;
-	if (++sinceSample < sampleEvery)
-		return false;
-	sinceSample = 0;
-	return true;
+	decide(tierNsPerRow, judgedHitRate * poolNsPerRow, sampled);
 }
 
 void HostAgent::DedupEconomy::noteDedup(size_t ids, size_t unique, uint64_t ns)
 {
 	if (ids < kEconomyMinRows)
 		return;
-	const double weight = skip ? 0.5 : kEconomyWeight; // rare samples while skipping weigh more
+	const double weight = bypass ? 0.5 : kEconomyWeight; // rare samples while bypassed weigh more
 	uint32_t n = dedupSamples;
 	average(nsPerId, (double)ns / (double)ids, n, weight);
 	average(repeatRate, (double)(ids - unique) / (double)ids, dedupSamples, weight);
@@ -1066,17 +1059,8 @@ void HostAgent::DedupEconomy::judge(bool sampled)
 		return; // too early to judge
 	// Per id, deduplicating costs nsPerId and saves repeatRate x poolNsPerRow (a repeat's
 	// second read is costed as a pool row: it often hits the cache, so this errs towards
-	// deduplicating). 10 % hysteresis either way.
-	const double saves = repeatRate * poolNsPerRow;
-	if (!skip && nsPerId > 1.1 * saves) {
-		skip = true;
-		sinceSample = 0;
-		sampleEvery = kSampleFirst;
-	} else if (skip && nsPerId < 0.9 * saves) {
-		skip = false;
-	} else if (skip && sampled) {
-		sampleEvery = std::min(2 * sampleEvery, kSampleMax);
-	}
+	// deduplicating).
+	decide(nsPerId, repeatRate * poolNsPerRow, sampled);
 }
 
 int HostAgent::processTicketOnce(Ticket &t)
@@ -1370,8 +1354,8 @@ int HostAgent::processTicketOnce(Ticket &t)
 		}
 		if (dedupAdaptive) {
 			dedupEco_.notePool(misses, poolNs);
-			dedupEco_.judge(dedup && dedupEco_.skip);
-			metrics_->dedupSkipping.store(dedupEco_.skip, std::memory_order_relaxed);
+			dedupEco_.judge(dedup && dedupEco_.bypass);
+			metrics_->dedupSkipping.store(dedupEco_.bypass, std::memory_order_relaxed);
 		}
 		metrics_->rows.fetch_add(n, std::memory_order_relaxed);
 		metrics_->uniqueRows.fetch_add(unique, std::memory_order_relaxed);

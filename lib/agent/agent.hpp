@@ -231,43 +231,44 @@ private:
 	std::atomic<bool> heartbeatFailing_{false};
 	uint64_t cacheGeneration_ = 0;              // generation the cache content belongs to
 	std::vector<uint8_t> slotFilled_;           // cache slot holds its row's bytes (pipeline thread)
+	// A step of the layer pass that is skipped while it costs more time than it saves (10 %
+	// hysteresis either way); while skipped, one pass in sampleEvery still runs it to keep
+	// its figures current: 16, doubling (up to 256) each time a sampled pass confirms.
+	struct SampledBypass {
+		bool bypass = false;
+		uint32_t sinceSample = 0, sampleEvery = kSampleFirst;
+		bool use(); // run the step this pass?
+		// After a pass, per unit of work: what the step costs and what it saves (sampled:
+		// this pass ran the step while bypassed and was counted).
+		void decide(double costs, double saves, bool sampled);
+		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
+	};
 	// Whether the hot-row tier pays (cfg_.cacheAdaptive; pipeline thread only): running
 	// averages of its time per looked-up row, its own hit rate and the pool's time per row;
 	// the hit rate it is judged by is the shadow's (what the tier hits when it is used and
 	// warm) once the shadow has seen enough lookups.
-	struct TierEconomy {
+	struct TierEconomy : SampledBypass {
 		double tierNsPerRow = 0, hitRate = 0, poolNsPerRow = 0;
 		double judgedHitRate = 0; // the rate the last judgement used
-		uint32_t tierSamples = 0, poolSamples = 0, sinceSample = 0;
-		uint32_t sampleEvery = kSampleFirst; // while bypassing: one pass in this many uses the tier
-		bool bypass = false;
-		// Use the tier for this layer pass? While bypassing, one pass in sampleEvery: 16,
-		// doubling (up to 256) each time a sampled pass confirms that the tier does not pay.
-		bool use();
+		uint32_t tierSamples = 0, poolSamples = 0;
 		// After a pass that used the tier: its cost and hits (passes of fewer than 32
 		// looked-up rows say little and are left out). Returns whether it was counted.
 		bool noteTier(size_t looked, size_t hits, uint64_t ns);
 		void notePool(size_t rows, uint64_t ns);
-		// After every pass: bypass or use the tier from now on (sampled: this pass used
-		// the tier and was counted, so a confirmed bypass may sample less often).
+		// After every pass: bypass or use the tier from now on.
 		void judge(const cache::ShadowTier *shadow, bool sampled);
-		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
 	};
 	TierEconomy tierEco_;
 	// Whether deduplicating a layer's row ids pays (cfg_.dedupAdaptive; host device, packed
 	// output, no tier; pipeline thread only): its time per id against the repeats it finds
-	// x the pool's time per gathered row. Skipped, every id is gathered (a repeat read
+	// x the pool's time per gathered row. Bypassed, every id is gathered (a repeat read
 	// again, usually from the cache its first read filled).
-	struct DedupEconomy {
+	struct DedupEconomy : SampledBypass {
 		double nsPerId = 0, repeatRate = 0, poolNsPerRow = 0;
-		uint32_t dedupSamples = 0, poolSamples = 0, sinceSample = 0;
-		uint32_t sampleEvery = kSampleFirst; // while skipping: one pass in this many deduplicates
-		bool skip = false;
-		bool use(); // deduplicate this pass? (while skipping: 1 in sampleEvery, 16 doubling to 256)
+		uint32_t dedupSamples = 0, poolSamples = 0;
 		void noteDedup(size_t ids, size_t unique, uint64_t ns);
 		void notePool(size_t rows, uint64_t ns);
 		void judge(bool sampled);
-		static constexpr uint32_t kSampleFirst = 16, kSampleMax = 256;
 	};
 	DedupEconomy dedupEco_;
 

@@ -387,6 +387,24 @@ TEST(GatherEngine, TaskVisitsEveryIndexOnce)
 	}
 }
 
+namespace {
+// rows of `bytes` bytes, packed in the table and in dst.
+Job packedJob(const std::vector<uint8_t> &table, uint64_t tableRows, uint32_t bytes, const std::vector<uint64_t> &rows,
+	      std::vector<uint8_t> &dst)
+{
+	Job g;
+	g.table = table.data();
+	g.tableRows = tableRows;
+	g.rowStride = bytes;
+	g.rowBytes = bytes;
+	g.rows = rows.data();
+	g.count = rows.size();
+	g.dst = dst.data();
+	g.dstStride = bytes;
+	return g;
+}
+} // namespace
+
 // A guest (Options::guests, help() from another thread) takes chunks of the open run: the
 // rows it copies are in dst when run() returns, and with guests off help() never joins.
 TEST(GatherEngine, GuestHelpsARunFromAnotherThread)
@@ -449,16 +467,7 @@ TEST(GatherEngine, GuestHelpsARunFromAnotherThread)
 		});
 		for (int r = 0; r < 50; r++) {
 			std::fill(dst.begin(), dst.end(), 0);
-			Job g;
-			g.table = t.data();
-			g.tableRows = 20000;
-			g.rowStride = 320;
-			g.rowBytes = 320;
-			g.rows = rows.data();
-			g.count = rows.size();
-			g.dst = dst.data();
-			g.dstStride = 320;
-			ASSERT_EQ(0, e->run(g));
+			ASSERT_EQ(0, e->run(packedJob(t, 20000, 320, rows, dst)));
 			for (size_t i = 0; i < rows.size(); i++)
 				ASSERT_EQ(0, memcmp(dst.data() + i * 320, t.data() + rows[i] * 320, 320)) << "run " << r << " row " << i;
 		}
@@ -479,16 +488,7 @@ TEST(GatherEngine, GuestHelpsARunFromAnotherThread)
 	auto rows = eptest::randomRows(4096, 4096, 4);
 	std::vector<uint8_t> dst(rows.size() * 64);
 	for (int r = 0; r < 20; r++) {
-		Job g;
-		g.table = t.data();
-		g.tableRows = 4096;
-		g.rowStride = 64;
-		g.rowBytes = 64;
-		g.rows = rows.data();
-		g.count = rows.size();
-		g.dst = dst.data();
-		g.dstStride = 64;
-		ASSERT_EQ(0, e->run(g));
+		ASSERT_EQ(0, e->run(packedJob(t, 4096, 64, rows, dst)));
 	}
 	stop = true;
 	guest.join();
