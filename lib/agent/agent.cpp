@@ -1125,31 +1125,31 @@ int HostAgent::processTicketOnce(Ticket &t)
 			unique = misses = n;
 			metrics_->dedupSkippedRows.fetch_add(n, std::memory_order_relaxed);
 		} else {
-		dm.reset(n);
-		// Pass 1: deduplicate. Each distinct row is listed once (missRows/missPos, by first
-		// use); its index entry is final here when there is no tier (every distinct row is
-		// gathered), else its ordinal, resolved by pass 2.
-		for (size_t i = 0; i < kDedupAhead && i < n; i++)
-			dm.prefetch(ids[i]);
-		for (size_t i = 0; i < n; i++) {
-			uint64_t r = ids[i];
-			if (i + kDedupAhead < n)
-				dm.prefetch(ids[i + kDedupAhead]);
-			if (r >= vl.rows)
-				return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
-			bool isNew;
-			uint32_t *v = dm.lookup(r, isNew);
-			if (!isNew) {
-				index[i] = *v;
-				dupPos[dups++] = (uint32_t)i;
-				continue;
+			dm.reset(n);
+			// Pass 1: deduplicate. Each distinct row is listed once (missRows/missPos, by first
+			// use); its index entry is final here when there is no tier (every distinct row is
+			// gathered), else its ordinal, resolved by pass 2.
+			for (size_t i = 0; i < kDedupAhead && i < n; i++)
+				dm.prefetch(ids[i]);
+			for (size_t i = 0; i < n; i++) {
+				uint64_t r = ids[i];
+				if (i + kDedupAhead < n)
+					dm.prefetch(ids[i + kDedupAhead]);
+				if (r >= vl.rows)
+					return -ERANGE; // hashing guarantees this; a mismatch is a bug, not a crash
+				bool isNew;
+				uint32_t *v = dm.lookup(r, isNew);
+				if (!isNew) {
+					index[i] = *v;
+					dupPos[dups++] = (uint32_t)i;
+					continue;
+				}
+				*v = (uint32_t)unique;
+				index[i] = (uint32_t)unique;
+				t.missRows[unique] = r;
+				missPos[unique++] = (uint32_t)i;
 			}
-			*v = (uint32_t)unique;
-			index[i] = (uint32_t)unique;
-			t.missRows[unique] = r;
-			missPos[unique++] = (uint32_t)i;
-		}
-		misses = unique;
+			misses = unique;
 		}
 		if (dedupAdaptive && dedup)
 			dedupEco_.noteDedup(n, unique, nowMonotonicNs() - dedup0);
