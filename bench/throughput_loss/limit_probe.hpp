@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../common/probe_copy.hpp"
 #include "agent/agent.hpp"
 #include "hashing/hasher.hpp"
 #include "model/model_config.hpp"
@@ -31,8 +32,6 @@ namespace engrampool::bench {
 
 class LimitProbe {
 public:
-	static constexpr size_t kPrefetchDistance = 24;
-
 	// Tables of the agent's layers in the agent's mapping; "" on success, else why not.
 	std::string init(const HostAgent &a, const ModelConfig &m, uint32_t threads)
 	{
@@ -122,14 +121,7 @@ private:
 		for (size_t layer = lo / per; layer < bases_.size() && layer * per < hi; layer++) {
 			const uint8_t *base = bases_[layer];
 			size_t a = std::max(lo, layer * per), b = std::min(hi, (layer + 1) * per);
-			for (size_t i = a; i < b; i++) {
-				if (i + kPrefetchDistance < b) {
-					const uint8_t *p = base + ids[i + kPrefetchDistance] * stride;
-					for (size_t o = 0; o < bytes; o += 64)
-						__builtin_prefetch(p + o);
-				}
-				std::memcpy(out + i * bytes, base + ids[i] * stride, bytes);
-			}
+			probeCopy(base, ids + a, b - a, stride, bytes, out + a * bytes);
 		}
 	}
 	// Spin briefly, then yield: on a shared machine a spinning waiter must not hold the

@@ -1078,6 +1078,11 @@ void HostAgent::DedupEconomy::judge(bool sampled)
 	decide(nsPerId, repeatRate * poolNsPerRow, sampled);
 }
 
+bool HostAgent::dedupAdaptive() const
+{
+	return cfg_.dedupAdaptive && !cache_ && !convert_ && device_->kind() == device::Kind::Host;
+}
+
 int HostAgent::processTicketOnce(Ticket &t)
 {
 	const View &view = *t.view;
@@ -1113,7 +1118,7 @@ int HostAgent::processTicketOnce(Ticket &t)
 		// Adaptive dedup (no tier, host device, packed output: the only case where a repeat
 		// can simply be gathered again): while deduplicating costs more than it saves, the
 		// layer's ids are gathered as they are, into output rows 0..n-1.
-		const bool dedupAdaptive = cfg_.dedupAdaptive && !cache_ && inPlace;
+		const bool dedupAdaptive = this->dedupAdaptive();
 		const bool dedup = !dedupAdaptive || dedupEco_.use();
 		const uint64_t dedup0 = dedupAdaptive ? nowMonotonicNs() : 0;
 		if (!dedup) {
@@ -1621,7 +1626,7 @@ std::string HostAgent::metricsJson() const
 			   {"bypassing", m.cacheBypassing.load()},
 			   {"bypassed_rows", m.cacheBypassedRows.load()},
 			   {"warm_hit_rate", m.cacheWarmHitRate.load()}}},
-		{"dedup", {{"adaptive", cfg_.dedupAdaptive && !cache_ && !convert_ && device_->kind() == device::Kind::Host},
+		{"dedup", {{"adaptive", dedupAdaptive()},
 			   {"skipping", m.dedupSkipping.load()},
 			   {"skipped_rows", m.dedupSkippedRows.load()}}},
 		{"stalls", {{"count", m.stalls.load()},

@@ -271,6 +271,8 @@ private:
 		void judge(bool sampled);
 	};
 	DedupEconomy dedupEco_;
+	// cfg_.dedupAdaptive applies: host device, packed output (gathered in place), no tier.
+	bool dedupAdaptive() const;
 
 	std::vector<std::unique_ptr<Ticket>> tickets_; // one per staging slot
 	std::atomic<uint64_t> nextTicket_{1};

@@ -220,13 +220,7 @@ public:
 		if (!opts_.guests || !open_.load(std::memory_order_acquire) ||
 		    next_.load(std::memory_order_relaxed) >= chunks_.load(std::memory_order_relaxed))
 			return false;
-		busy_.fetch_add(1, std::memory_order_seq_cst);
-		const bool joined = open_.load(std::memory_order_seq_cst) &&
-				    next_.load(std::memory_order_relaxed) < chunks_.load(std::memory_order_relaxed);
-		if (joined)
-			work();
-		busy_.fetch_sub(1, std::memory_order_seq_cst);
-		return joined;
+		return join();
 	}
 
 	Fault fault() const override { return fault_; }
@@ -306,6 +300,20 @@ private:
 		return 0;
 	}
 
+	// Enter the open run, if any, as a helper or a guest: busy_ first, then open_ (the
+	// Dekker pair with runShared), so a job being rewritten is never read. Returns whether
+	// there were chunks left to take.
+	bool join()
+	{
+		busy_.fetch_add(1, std::memory_order_seq_cst);
+		const bool joined = open_.load(std::memory_order_seq_cst) &&
+				    next_.load(std::memory_order_relaxed) < chunks_.load(std::memory_order_relaxed);
+		if (joined)
+			work();
+		busy_.fetch_sub(1, std::memory_order_seq_cst);
+		return joined;
+	}
+
 	// Take chunks until none are left (caller and helpers alike).
 	void work()
 	{
@@ -379,10 +387,7 @@ private:
 			seen = waitEpoch(seen);
 			if (stop_.load(std::memory_order_acquire))
 				return;
-			busy_.fetch_add(1, std::memory_order_seq_cst);
-			if (open_.load(std::memory_order_seq_cst))
-				work();
-			busy_.fetch_sub(1, std::memory_order_seq_cst);
+			join();
 		}
 	}
 
